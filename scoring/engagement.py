@@ -1,0 +1,106 @@
+"""Engagement: what the lead did, decayed, then capped per rule, per group and overall.
+
+Order of operations for a rule fed by events at times t1..tn, evaluated at ``at``:
+
+1. per-event rule: ``points * sum(decay(at - ti))``; frequency rule (``min_count: N``): ``points``
+   once the raw count reaches N, times ``decay(at - latest ti)``;
+2. per-rule ``cap`` bounds the magnitude of the rule's points;
+3. a group ``cap`` scales all members of the group down proportionally so they sum to the cap;
+4. the engagement total is clamped to the section's [min, max] by the engine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from scoring.decay import factor
+from scoring.explain import Part
+from scoring.rules import CompiledModel, EngagementRuleC
+
+
+def _rule_points(
+    signals: Mapping[str, list[float]], cm: CompiledModel, at: float
+) -> dict[int, tuple[EngagementRuleC, float, float, float]]:
+    """Per fired rule index: (rule, points after rule cap, decayed count, raw count)."""
+    k = cm.decay_k
+    acc: dict[int, list[float]] = {}
+    for key, (n, value, ref) in signals.items():
+        rules = cm.rules_for_signal(key)
+        if not rules:
+            continue
+        decayed = value * factor(k, at - ref)
+        for r in rules:
+            slot = acc.get(r.index)
+            if slot is None:
+                acc[r.index] = [n, decayed, ref]
+            else:
+                slot[0] += n
+                slot[1] += decayed
+                if ref > slot[2]:
+                    slot[2] = ref
+    fired: dict[int, tuple[EngagementRuleC, float, float, float]] = {}
+    rules_by_index = cm.engagement_rules
+    for index, (n, decayed, last) in acc.items():
+        r = rules_by_index[index]
+        if r.min_count is None:
+            points = r.points * decayed
+        elif n >= r.min_count:
+            decayed = factor(k, at - last)
+            points = r.points * decayed
+        else:
+            continue
+        if r.cap is not None and abs(points) > r.cap:
+            points = math.copysign(r.cap, points)
+        fired[index] = (r, points, decayed, n)
+    return fired
+
+
+def _group_scales(
+    fired: Mapping[int, tuple[EngagementRuleC, float, float, float]], cm: CompiledModel
+) -> dict[str, float]:
+    sums: dict[str, float] = {}
+    for r, points, _, _ in fired.values():
+        if r.group is not None:
+            sums[r.group] = sums.get(r.group, 0.0) + points
+    scales: dict[str, float] = {}
+    for group, total in sums.items():
+        cap = cm.group_caps[group]
+        if abs(total) > cap:
+            scales[group] = cap / abs(total)
+    return scales
+
+
+def engagement_points(signals: Mapping[str, list[float]], cm: CompiledModel, at: float) -> float:
+    """The engagement sum before the overall clamp (no explanation, for the fast path)."""
+    fired = _rule_points(signals, cm, at)
+    scales = _group_scales(fired, cm) if cm.group_caps else {}
+    total = 0.0
+    for r, points, _, _ in fired.values():
+        total += points * scales.get(r.group, 1.0) if r.group is not None else points
+    return total
+
+
+def engagement_parts(
+    signals: Mapping[str, list[float]], cm: CompiledModel, at: float
+) -> list[Part]:
+    """One part per fired engagement rule, in model order, with a detail saying how it was made."""
+    fired = _rule_points(signals, cm, at)
+    scales = _group_scales(fired, cm)
+    parts = []
+    for index in sorted(fired):
+        r, points, decayed, n = fired[index]
+        if r.min_count is None:
+            detail = f"{int(n)} event(s), decayed weight {decayed:.3f} x {r.points:g}"
+        else:
+            detail = f"{int(n)} event(s) >= {r.min_count}, {r.points:g} decayed by {decayed:.3f}"
+        if r.cap is not None and abs(r.points * decayed) > r.cap:
+            detail += f", capped at {r.cap:g}"
+        scale = scales.get(r.group, 1.0) if r.group is not None else 1.0
+        if scale != 1.0:
+            detail += f", group {r.group} capped at {cm.group_caps[r.group or '']:g}"
+            points *= scale
+        if r.description:
+            detail = f"{r.description}: {detail}"
+        parts.append(Part(r.id, "engagement", points, detail))
+    return parts

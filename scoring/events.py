@@ -1,0 +1,370 @@
+"""The producers' contract: what an event looks like and how it is validated.
+
+Events arrive from many producers (web tracking, the email tool, the CRM, the product), so the
+contract is checked strictly at the door and every problem is reported with the field it concerns.
+Everything downstream can then trust an :class:`Event` without checking again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+
+from scoring.errors import EventValidationError, Problem
+
+MAX_ID_LENGTH = 200
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+class EventType(StrEnum):
+    """The kinds of event the engine understands."""
+
+    PAGE_VIEW = "page_view"
+    WEBINAR_REGISTERED = "webinar_registered"
+    WEBINAR_ATTENDED = "webinar_attended"
+    EMAIL_OPENED = "email_opened"
+    EMAIL_CLICKED = "email_clicked"
+    EMAIL_UNSUBSCRIBED = "email_unsubscribed"
+    FORM_SUBMITTED = "form_submitted"
+    CONTENT_DOWNLOADED = "content_downloaded"
+    DEMO_VIDEO_WATCHED = "demo_video_watched"
+    MEETING_BOOKED = "meeting_booked"
+    PRODUCT_USAGE = "product_usage"
+    PROFILE_UPDATED = "profile_updated"
+
+
+class Seniority(StrEnum):
+    """Allowed values of the ``seniority`` profile attribute."""
+
+    C_SUITE = "c_suite"
+    VP = "vp"
+    DIRECTOR = "director"
+    MANAGER = "manager"
+    INDIVIDUAL_CONTRIBUTOR = "individual_contributor"
+    STUDENT = "student"
+
+
+# Profile attributes with a fixed meaning; any other property of ``profile_updated`` is a custom
+# CRM attribute (string, number, boolean or null) that fit rules may match as well.
+PROFILE_STRING_FIELDS = ("job_title", "industry", "country", "email")
+_SENIORITIES = frozenset(s.value for s in Seniority)
+
+_TYPE_MESSAGES = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "dict_type": "must be an object",
+    "enum": "must be one of: " + ", ".join(t.value for t in EventType),
+    "extra_forbidden": "is not part of the event contract",
+    "string_too_short": "must not be empty",
+    "string_too_long": f"must be at most {MAX_ID_LENGTH} characters",
+}
+
+
+def _is_scalar(value: Any) -> bool:
+    if value is None or isinstance(value, (str, bool, int)):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _property_problems(event_type: EventType | None, props: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    for key, value in props.items():
+        if not _is_scalar(value) and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            problems.append(
+                Problem(
+                    f"properties.{key}",
+                    "must be a string, number, boolean, null or a list of strings",
+                )
+            )
+    if event_type is EventType.PAGE_VIEW:
+        if not isinstance(props.get("url"), str) and not isinstance(props.get("path"), str):
+            problems.append(Problem("properties.path", "a page_view needs a string url or path"))
+        category = props.get("page_category")
+        if category is not None and not isinstance(category, str):
+            problems.append(Problem("properties.page_category", "must be a string"))
+    elif event_type is EventType.PROFILE_UPDATED:
+        for name in PROFILE_STRING_FIELDS:
+            value = props.get(name)
+            if value is not None and not isinstance(value, str):
+                problems.append(Problem(f"properties.{name}", "must be a string"))
+        size = props.get("company_size")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            problems.append(Problem("properties.company_size", "must be a non-negative integer"))
+        seniority = props.get("seniority")
+        if seniority is not None and (
+            not isinstance(seniority, str) or seniority not in _SENIORITIES
+        ):
+            problems.append(
+                Problem(
+                    "properties.seniority", "must be one of: " + ", ".join(sorted(_SENIORITIES))
+                )
+            )
+        email = props.get("email")
+        if isinstance(email, str) and "@" not in email:
+            problems.append(Problem("properties.email", "must be an email address"))
+    return problems
+
+
+class Event(BaseModel):
+    """One validated event. ``occurred_at`` is always aware and normalised to UTC."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    event_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    lead_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    type: EventType
+    occurred_at: datetime
+    account_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_LENGTH)
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type_from_string(cls, value: Any) -> Any:
+        # strict mode would refuse the plain string a producer sends; convert it here.
+        if isinstance(value, str) and value in EventType._value2member_map_:
+            return EventType(value)
+        if isinstance(value, EventType):
+            return value
+        raise PydanticCustomError(
+            "event_type", "must be one of: " + ", ".join(t.value for t in EventType)
+        )
+
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _parse_time(cls, value: Any) -> datetime:
+        parsed: datetime | None = None
+        if isinstance(value, datetime):
+            parsed = value
+        elif isinstance(value, str) and len(value) >= 20 and value[10] in "Tt ":
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                parsed = None
+        if parsed is None or parsed.tzinfo is None or parsed.utcoffset() is None:
+            raise PydanticCustomError("rfc3339", "must be RFC 3339 with a time zone")
+        parsed = parsed.astimezone(UTC)
+        if parsed < EARLIEST:
+            raise PydanticCustomError("too_early", "must not be before 2000-01-01")
+        return parsed
+
+    @field_validator("properties", mode="after")
+    @classmethod
+    def _check_properties(cls, value: dict[str, Any], info: Any) -> dict[str, Any]:
+        problems = _property_problems(info.data.get("type"), value)
+        if problems:
+            raise PydanticCustomError(
+                "properties",
+                "; ".join(str(p) for p in problems),
+                {"problems": problems},
+            )
+        return value
+
+
+def _problems_from(err: ValidationError) -> list[Problem]:
+    problems: list[Problem] = []
+    for item in err.errors(include_url=False):
+        ctx = item.get("ctx") or {}
+        nested = ctx.get("problems")
+        if nested:
+            problems.extend(nested)
+            continue
+        location = ".".join(str(part) for part in item["loc"])
+        reason = _TYPE_MESSAGES.get(item["type"], item["msg"])
+        problems.append(Problem(location, reason))
+    return problems
+
+
+def parse_event(raw: bytes | str | Mapping[str, Any], now: datetime | None = None) -> Event:
+    """Validate one event (JSON text or an already decoded object) against the contract.
+
+    ``now``, when given, rejects events stamped more than a day in the future: a clock that far
+    ahead would otherwise keep a lead's engagement from decaying.
+    """
+    if isinstance(raw, (bytes, str)):
+        try:
+            data: Any = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise EventValidationError([Problem("", f"not valid JSON ({exc})")]) from None
+    else:
+        data = raw
+    if not isinstance(data, Mapping):
+        raise EventValidationError([Problem("", "an event must be a JSON object")])
+    try:
+        event = Event.model_validate(data)
+    except ValidationError as exc:
+        raise EventValidationError(_problems_from(exc)) from None
+    if now is not None and event.occurred_at > now + FUTURE_TOLERANCE:
+        raise EventValidationError([Problem("occurred_at", "is more than one day in the future")])
+    return event
+
+
+_FIELDS = frozenset(Event.model_fields)
+_TYPES: dict[str, EventType] = {t.value: t for t in EventType}
+_EARLIEST_S = EARLIEST.timestamp()
+
+
+def quick_parse(
+    raw: bytes | str, now_s: float | None = None
+) -> tuple[str, str, str, float, dict[str, Any]] | None:
+    """``(event_id, lead_id, type, occurred_at epoch seconds, properties)`` for a line that is
+    plainly valid, else None.
+
+    The offline fast path: it accepts a subset of what :func:`parse_event` accepts (the tests
+    check that), without building a model object. Anything it declines goes through
+    :func:`parse_event`, which either accepts it or explains what is wrong.
+    """
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return quick_fields(data, now_s)
+
+
+def quick_fields(
+    data: Any, now_s: float | None = None
+) -> tuple[str, str, str, float, dict[str, Any]] | None:
+    """:func:`quick_parse` on an already decoded JSON value."""
+    if type(data) is not dict or not data.keys() <= _FIELDS:
+        return None
+    event_id = data.get("event_id")
+    lead_id = data.get("lead_id")
+    event_type = _TYPES.get(data.get("type"))  # type: ignore[arg-type]
+    stamp = data.get("occurred_at")
+    props = data.get("properties", {})
+    account = data.get("account_id")
+    if (
+        type(event_id) is not str
+        or type(lead_id) is not str
+        or event_type is None
+        or type(stamp) is not str
+        or type(props) is not dict
+        or not 0 < len(event_id) <= MAX_ID_LENGTH
+        or not 0 < len(lead_id) <= MAX_ID_LENGTH
+        or (
+            account is not None
+            and (type(account) is not str or not 0 < len(account) <= MAX_ID_LENGTH)
+        )
+        or len(stamp) < 20
+        or stamp[10] not in "Tt "
+    ):
+        return None
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if when.tzinfo is None or when.utcoffset() is None:
+        return None
+    t = when.timestamp()
+    if t < _EARLIEST_S or (now_s is not None and t > now_s + FUTURE_TOLERANCE.total_seconds()):
+        return None
+    if _property_problems(event_type, props):
+        return None
+    return event_id, lead_id, event_type.value, t, props
+
+
+def event_json_schema() -> dict[str, Any]:
+    """The JSON Schema of an event, as published in ``scoring/schema/event.schema.json``.
+
+    Written by hand rather than generated from :class:`Event`, because the contract (RFC 3339
+    strings, per-type property rules) is about the wire format, not about Python types.
+    """
+    scalar: dict[str, Any] = {"type": ["string", "number", "boolean", "null"]}
+    flat_value: dict[str, Any] = {"anyOf": [scalar, {"type": "array", "items": {"type": "string"}}]}
+    identifier = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://leadscore.dev/schema/event.schema.json",
+        "title": "leadscore event",
+        "description": "One thing a lead did or one update of a lead's profile.",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["event_id", "lead_id", "type", "occurred_at"],
+        "properties": {
+            "event_id": {**identifier, "description": "Unique per event; repeats count once."},
+            "lead_id": identifier,
+            "type": {"enum": [t.value for t in EventType]},
+            "occurred_at": {
+                "type": "string",
+                "format": "date-time",
+                "description": "RFC 3339 with a time zone, not before 2000-01-01.",
+            },
+            "account_id": {"anyOf": [identifier, {"type": "null"}]},
+            "properties": {
+                "type": "object",
+                "additionalProperties": flat_value,
+                "default": {},
+            },
+        },
+        "allOf": [
+            {
+                "if": {"properties": {"type": {"const": "page_view"}}},
+                "then": {
+                    "properties": {
+                        "properties": {
+                            "anyOf": [{"required": ["url"]}, {"required": ["path"]}],
+                            "properties": {
+                                "url": {"type": "string"},
+                                "path": {"type": "string"},
+                                "page_category": {"type": "string"},
+                            },
+                        }
+                    },
+                    "required": ["properties"],
+                },
+            },
+            {
+                "if": {"properties": {"type": {"const": "profile_updated"}}},
+                "then": {
+                    "properties": {
+                        "properties": {
+                            "properties": {
+                                **{
+                                    name: {"type": ["string", "null"]}
+                                    for name in PROFILE_STRING_FIELDS
+                                },
+                                "email": {"type": ["string", "null"], "pattern": "@"},
+                                "company_size": {"type": ["integer", "null"], "minimum": 0},
+                                "seniority": {
+                                    "enum": [*sorted(_SENIORITIES), None],
+                                },
+                            }
+                        }
+                    }
+                },
+            },
+        ],
+    }
+
+
+def line_fields(
+    line: bytes | str, data: Any, now: datetime | None, now_s: float | None
+) -> tuple[str, str, str, float, dict[str, Any]] | None:
+    """The fields of one line of a JSON-lines file, validated once.
+
+    ``data`` is the line already decoded (or None when it is not JSON). Plainly valid lines take
+    the fast path; the rest go through :func:`parse_event`, which raises
+    :class:`EventValidationError` saying what is wrong. Blank lines give None.
+    """
+    fields = quick_fields(data, now_s)
+    if fields is not None:
+        return fields
+    if not line.strip():
+        return None
+    event = parse_event(line, now=now)
+    return (
+        event.event_id,
+        event.lead_id,
+        event.type.value,
+        event.occurred_at.timestamp(),
+        event.properties,
+    )

@@ -1,0 +1,343 @@
+"""Learning rule points from outcomes, while keeping the model an ordinary, explainable file.
+
+Each rule becomes one feature: a fit rule is 1 when it fires; an engagement rule is the points it
+would give at one point per event, decayed and capped (so a cap of 20 on a 10-point rule counts at
+most two events). Signals and profile values that no rule reads yet become candidate features too,
+custom CRM fields included. A regularised logistic regression (scikit-learn) weighs the features
+against the outcomes, and the weights are scaled to whole points: the result is a model file in the
+usual format, with every point traceable to a rule, that ``score``, the worker and ``calibrate``
+load as they load any other.
+
+The scale is shared by all rules (points must add up), and chosen so that nearly every lead's fit
+and engagement stay inside their -50..50 clamps. Groups are dropped from a fitted model: the
+regression already accounts for signals that overlap, and the per-rule caps keep their meaning.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from numpy.typing import NDArray
+
+from scoring.conditions import Condition
+from scoring.decay import factor
+from scoring.engagement import engagement_parts
+from scoring.fit import fit_parts, profile_view
+from scoring.model import Model
+from scoring.rules import OWN_SIGNAL_PREFIX, PAGE_VIEW, compiled
+from scoring.state import LeadState
+
+Section = Literal["fit", "engagement"]
+SIGNAL_COUNT_CAP = 3.0  # a proposed engagement rule counts at most three (decayed) events
+MAX_LEVELS = 12  # a profile attribute with more common values than this is not proposed
+TARGET_SPAN = 50.0  # the 99th percentile of |fit| and of |engagement| maps to this many points
+MIN_PROPOSED_POINTS = 3  # a proposed rule worth less is more likely noise than signal
+_SLUG = re.compile(r"[^a-z0-9_.-]+")
+
+# a lead as the learner sees it: its state and the moment (epoch seconds) it is judged at
+Sample = tuple[LeadState, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One column of the design matrix, and the rule it becomes in the fitted model."""
+
+    id: str
+    section: Section
+    existing: bool
+    rule: dict[str, Any]  # the rule's YAML body without points and cap
+    count_cap: float | None = None  # engagement: most (decayed) events the rule counts
+    old_points: float | None = None
+    signal: str | None = None  # candidate engagement feature: the signal key it reads
+    match: Callable[[Mapping[str, Any]], bool] | None = None  # candidate fit feature
+
+
+def _unit_model(model: Model) -> Model:
+    """The model with every rule worth one point (per event), caps in events, and no groups."""
+    data = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for rule in data["fit"]["rules"]:
+        rule["points"] = 1
+    for rule, original in zip(data["engagement"]["rules"], model.engagement.rules, strict=True):
+        rule["points"] = 1
+        rule.pop("group", None)
+        if original.cap is not None and original.points:
+            rule["cap"] = original.cap / abs(original.points)
+        else:
+            rule.pop("cap", None)
+    data["engagement"]["groups"] = {}
+    return Model.model_validate(data)
+
+
+def _slug(*parts: object) -> str:
+    return _SLUG.sub("_", "_".join(str(p) for p in parts).lower()).strip("_") or "rule"
+
+
+def _unique(base: str, taken: set[str]) -> str:
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}_{n}", n + 1
+    taken.add(name)
+    return name
+
+
+def _existing(model: Model) -> list[Feature]:
+    dumped = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    out = []
+    for raw, rule in zip(dumped["fit"]["rules"], model.fit.rules, strict=True):
+        body = {k: v for k, v in raw.items() if k != "points"}
+        out.append(Feature(rule.id, "fit", True, body, old_points=rule.points))
+    for raw, erule in zip(dumped["engagement"]["rules"], model.engagement.rules, strict=True):
+        body = {k: v for k, v in raw.items() if k not in {"points", "cap", "group"}}
+        cap = erule.cap / abs(erule.points) if erule.cap is not None and erule.points else None
+        out.append(Feature(erule.id, "engagement", True, body, cap, old_points=erule.points))
+    return out
+
+
+def _attribute_features(
+    views: Sequence[Mapping[str, Any]], model: Model, min_support: int, taken: set[str]
+) -> list[Feature]:
+    """Profile values no fit rule looks at, common enough to learn from."""
+    used = {c.attribute for r in model.fit.rules for c in (*r.all_, *r.any_)}
+    values: dict[str, list[Any]] = {}
+    for view in views:
+        for name, value in view.items():
+            if name not in used and name != "email":
+                values.setdefault(name, []).append(value)
+    out: list[Feature] = []
+    for name in sorted(values):
+        seen = values[name]
+        conditions: list[tuple[str, dict[str, Any]]] = []
+        if all(isinstance(v, bool) for v in seen):
+            conditions = [("true", {"equals": True})]
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in seen):
+            distinct = sorted(set(seen))
+            if len(distinct) >= 4:
+                cuts = sorted({float(np.quantile(seen, q)) for q in (0.25, 0.5, 0.75)})
+                conditions = [(f"{c:g}_plus", {"range": {"min": c}}) for c in cuts[1:] or cuts]
+            else:
+                conditions = [(f"{v:g}", {"equals": v}) for v in distinct]
+        elif all(isinstance(v, str) for v in seen):
+            counts = Counter(v.strip().casefold() for v in seen)
+            common = [(v, n) for v, n in counts.most_common() if n >= min_support]
+            if not common or len(common) > MAX_LEVELS or sum(n for _, n in common) < len(seen) / 2:
+                continue
+            spelling = {v.strip().casefold(): v.strip() for v in seen}
+            conditions = [(v, {"equals": spelling[v]}) for v, _ in common]
+        for label, test in conditions:
+            condition = {"attribute": name, **test}
+            matcher = Condition.model_validate(condition).compile()
+            support = sum(1 for view in views if matcher(view))
+            if min_support <= support <= len(views) - min_support:
+                rid = _unique(_slug(name, label), taken)
+                out.append(Feature(rid, "fit", False, {"id": rid, **condition}, match=matcher))
+    return out
+
+
+def _signal_features(
+    samples: Sequence[Sample], model: Model, min_support: int, taken: set[str]
+) -> list[Feature]:
+    """Signals (event types, page categories) that no engagement rule reads."""
+    cm = compiled(model)
+    counts: Counter[str] = Counter()
+    for state, _ in samples:
+        counts.update(k for k in state.signals if not k.startswith(OWN_SIGNAL_PREFIX))
+    out = []
+    for key in sorted(counts):
+        if counts[key] < min_support or cm.rules_for_signal(key):
+            continue
+        event, _, category = key.partition(":")
+        body: dict[str, Any] = {"event": event}
+        if event == PAGE_VIEW:
+            body["page_category"] = category
+        rid = _unique(_slug(key.replace("page_view:", "page_")), taken)
+        out.append(
+            Feature(rid, "engagement", False, {"id": rid, **body}, SIGNAL_COUNT_CAP, signal=key)
+        )
+    return out
+
+
+class Design:
+    """The features of a model over some leads: existing rules first, then candidates."""
+
+    def __init__(self, model: Model, samples: Sequence[Sample], min_support: int = 20) -> None:
+        self.model = model
+        self.unit = _unit_model(model)
+        taken = {r.id for r in model.fit.rules} | {r.id for r in model.engagement.rules}
+        views = [profile_view(s.profile) for s, _ in samples]
+        self.features = [
+            *_existing(model),
+            *_attribute_features(views, model, min_support, taken),
+            *_signal_features(samples, model, min_support, taken),
+        ]
+
+    def matrix(self, samples: Sequence[Sample]) -> NDArray[np.float64]:
+        """One row per lead, one column per feature."""
+        cm = compiled(self.unit)
+        k = cm.decay_k
+        column = {f.id: i for i, f in enumerate(self.features)}
+        candidates_fit = [(i, f.match) for i, f in enumerate(self.features) if f.match]
+        candidates_eng = [(i, f.signal) for i, f in enumerate(self.features) if f.signal]
+        out = np.zeros((len(samples), len(self.features)))
+        for row, (state, at) in enumerate(samples):
+            view = profile_view(state.profile)
+            for part in fit_parts(view, cm):
+                out[row, column[part.rule]] = 1.0
+            for part in engagement_parts(state.signals, cm, at):
+                out[row, column[part.rule]] = part.points
+            for i, match in candidates_fit:
+                out[row, i] = 1.0 if match(view) else 0.0
+            for i, key in candidates_eng:
+                entry = state.signals.get(key or "")
+                if entry is not None:
+                    out[row, i] = min(entry[1] * factor(k, at - entry[2]), SIGNAL_COUNT_CAP)
+        return out
+
+
+def fit_weights(
+    x: NDArray[np.float64],
+    y: Sequence[bool],
+    penalty: Literal["l1", "l2"] = "l2",
+    strength: float = 1.0,
+) -> NDArray[np.float64]:
+    """Log-odds per unit of each feature, from a regularised logistic regression.
+
+    ``strength`` is scikit-learn's ``C`` (smaller regularises harder). L1 sets weak features to
+    exactly zero, which keeps a fitted model short.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    labels = np.asarray(y, dtype=int)
+    if labels.min() == labels.max():
+        raise ValueError("the outcomes need both converted and not converted leads")
+    l1 = penalty == "l1"
+    solver = "liblinear" if l1 else "lbfgs"
+    if "penalty" in LogisticRegression().get_params() and (
+        LogisticRegression().get_params()["penalty"] != "deprecated"
+    ):  # scikit-learn before 1.8 chooses the norm with `penalty`
+        clf = LogisticRegression(C=strength, penalty=penalty, solver=solver, max_iter=5000)
+    else:
+        clf = LogisticRegression(
+            C=strength, l1_ratio=1.0 if l1 else 0.0, solver=solver, max_iter=5000
+        )
+    clf.fit(x, labels)
+    return np.asarray(clf.coef_[0], dtype=np.float64)
+
+
+def _span(values: NDArray[np.float64]) -> float:
+    return float(np.quantile(np.abs(values), 0.99)) if values.size else 0.0
+
+
+def points_scale(
+    features: Sequence[Feature], x: NDArray[np.float64], w: NDArray[np.float64]
+) -> float:
+    """Points per unit of log-odds: the 99th percentile lead stays inside -50..50 per section."""
+    spans = []
+    for section in ("fit", "engagement"):
+        cols = [i for i, f in enumerate(features) if f.section == section]
+        spans.append(_span(x[:, cols] @ w[cols]) if cols else 0.0)
+    widest = max(spans)
+    return TARGET_SPAN / widest if widest > 0 else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What happened to one rule: its old and new points (None: absent)."""
+
+    rule: str
+    section: Section
+    old: float | None
+    new: int | None
+
+
+def _ordered(rule: dict[str, Any]) -> dict[str, Any]:
+    """Rule keys in reading order, a single ``all`` condition written inline, no empty keys."""
+    rule = {k: v for k, v in rule.items() if v not in ("", [], {})}
+    if len(rule.get("all", [])) == 1 and not rule.get("any"):
+        rule.update(rule.pop("all")[0])
+    first = ["id", "description", "points", "event", "page_category", "path_pattern"]
+    keys = [k for k in first if k in rule] + [k for k in rule if k not in first]
+    return {k: rule[k] for k in keys}
+
+
+def _tidy(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _tidy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_tidy(v) for v in value]
+    return value
+
+
+def build_model(
+    model: Model,
+    features: Sequence[Feature],
+    weights: NDArray[np.float64],
+    scale: float,
+    name: str,
+    version: str | int,
+    description: str,
+    hot: int | None = None,
+) -> tuple[str, list[Change]]:
+    """The fitted model as YAML text, and the per-rule changes.
+
+    Rules that round to zero points are left out, and so are proposed rules worth less than
+    ``MIN_PROPOSED_POINTS``. ``hot`` replaces the hot threshold (the re-arm gap is kept).
+    """
+    data = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data.update(name=name, version=version, description=description)
+    if hot is not None:
+        gap = model.thresholds.hot - model.thresholds.rearm
+        data["thresholds"] = {"hot": hot, "rearm": max(0, hot - gap)}
+    rules: dict[Section, list[dict[str, Any]]] = {"fit": [], "engagement": []}
+    changes = []
+    for feature, weight in zip(features, weights, strict=True):
+        points = round(float(weight) * scale)
+        if not feature.existing and abs(points) < MIN_PROPOSED_POINTS:
+            points = 0
+        changes.append(Change(feature.id, feature.section, feature.old_points, points or None))
+        if points == 0:
+            continue
+        rule = {**feature.rule, "points": points}
+        capped = feature.section == "engagement" and feature.count_cap is not None
+        if capped and not feature.rule.get("min_count"):
+            assert feature.count_cap is not None
+            rule["cap"] = max(abs(points), round(abs(points) * feature.count_cap))
+        rules[feature.section].append(_ordered(rule))
+    data["fit"]["rules"] = rules["fit"]
+    data["engagement"]["rules"] = rules["engagement"]
+    data["engagement"]["groups"] = {}
+    text = yaml.safe_dump(_tidy(data), sort_keys=False, default_flow_style=None, width=100)
+    return text, [c for c in changes if c.old is not None or c.new is not None]
+
+
+def holdout(lead_ids: Sequence[str], share: float, seed: int) -> tuple[list[str], list[str]]:
+    """Split leads into (train, test) with ``share`` held out; the same seed, the same split."""
+    if not 0 < share < 1:
+        raise ValueError("the held-out share must be between 0 and 1")
+    ordered = sorted(lead_ids)
+    random.Random(seed).shuffle(ordered)
+    cut = round(len(ordered) * share)
+    return sorted(ordered[cut:]), sorted(ordered[:cut])
+
+
+def matching_threshold(old_scores: Sequence[int], new_scores: Sequence[int], old_hot: int) -> int:
+    """The hot threshold that makes about as many leads hot under the new scores as the old.
+
+    The lowest threshold (1..100) whose share of hot leads does not exceed the old share: sales
+    gets the same number of alerts, and a better model makes them better alerts.
+    """
+    if not old_scores or not new_scores:
+        return old_hot
+    share = sum(s >= old_hot for s in old_scores) / len(old_scores)
+    for t in range(1, 101):
+        if sum(s >= t for s in new_scores) / len(new_scores) <= share:
+            return t
+    return 100

@@ -1,0 +1,184 @@
+"""The Faust application: the scoring consumer, a cooling timer, and the HTTP API.
+
+Faust owns the worker's lifecycle, web server and timers. The input topics are read a batch at a
+time by :class:`~streams.consumer.BatchConsumer`, a service of the app, and the work is done by
+:class:`~streams.processor.Processor`: Redis and the engine see batches, never single events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import faust
+from aiokafka.errors import KafkaError
+from redis.exceptions import RedisError
+
+from scoring.model import Model
+from streams.consumer import BatchConsumer
+from streams.errors import StreamsError
+from streams.kafka_options import client_options, faust_options
+from streams.keys import Keys
+from streams.metrics import Metrics
+from streams.processor import Outcome, Processor, Record
+from streams.publisher import Publisher
+from streams.settings import Settings
+from streams.store import LeadStore, connect
+
+log = logging.getLogger("leadscore.worker")
+
+_RETRYABLE = (RedisError, KafkaError, StreamsError, OSError, asyncio.TimeoutError)
+_MAX_BACKOFF = 10.0
+
+
+class Runtime:
+    """Resources of one worker process, opened lazily inside the worker's event loop."""
+
+    def __init__(self, app: faust.App, settings: Settings, models: Sequence[Model]) -> None:
+        self.app = app
+        self.settings = settings
+        self.models = tuple(models)
+        self.metrics = Metrics()
+        self.keys = Keys(settings.redis_prefix)
+        self.kafka_options: dict[str, Any] = client_options(settings)
+        self.consumer: BatchConsumer | None = None
+        self._store: LeadStore | None = None
+        self._processor: Processor | None = None
+        self._publisher: Publisher | None = None
+        self._publisher_lock = asyncio.Lock()
+        self._redis_run_id: str | None = None
+
+    @property
+    def store(self) -> LeadStore:
+        if self._store is None:
+            client = connect(self.settings.redis_url)
+            self._store = LeadStore(client, self.keys, self.settings.history_length, self.metrics)
+        return self._store
+
+    @property
+    def processor(self) -> Processor:
+        if self._processor is None:
+            self._processor = Processor(
+                self.store, self.models, self.metrics, self.settings.max_event_bytes
+            )
+        return self._processor
+
+    async def publisher(self) -> Publisher:
+        async with self._publisher_lock:
+            if self._publisher is None:
+                publisher = Publisher(self.settings)
+                await publisher.__aenter__()
+                self._publisher = publisher
+        return self._publisher
+
+    def assigned_partitions(self) -> int:
+        return len(self.consumer.assignment()) if self.consumer else 0
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        """Process a batch until it succeeds; a batch is never dropped for a passing outage."""
+        await self.retrying("batch", lambda: self._handle_once(records))
+
+    async def cool(self) -> None:
+        """Emit coolings for hot leads whose score has decayed below the re-arm level.
+
+        The whole step is one retried attempt: an error escaping a Faust timer stops the worker,
+        and a restarting Redis answers "loading" for a while after it accepts connections.
+        """
+        await self.retrying("cooling", self._cool_once)
+
+    async def _cool_once(self) -> None:
+        due = await self.store.due_for_cooling(self.processor.clock(), self.settings.batch_size)
+        if due and self.consumer is not None:
+            async with self.consumer.lock:  # never beside a batch: they may share leads
+                await self._deliver(self.processor.tick(due))
+
+    async def watch_redis(self) -> None:
+        """Rewind when Redis restarted: it may have lost its last second of writes."""
+        run_id = str((await self.store.client.info("server"))["run_id"])
+        if self._redis_run_id is not None and run_id != self._redis_run_id and self.consumer:
+            self.consumer.request_rewind("Redis restarted")
+        self._redis_run_id = run_id
+
+    async def catch_up_announced(self) -> None:
+        """After replaying writes Redis lost: no lead may count fewer crossings than announced."""
+        from streams.rebuild import catch_up_with_announced
+
+        raised = await catch_up_with_announced(self.settings, self.store, self.models)
+        if raised:
+            log.warning("%d leads caught up with the alerts already announced for them", raised)
+
+    async def _handle_once(self, records: Sequence[Record]) -> None:
+        with self.metrics.batch_seconds.time():
+            await self._deliver(self.processor.process(records))
+
+    async def _deliver(self, pending: Awaitable[Outcome]) -> None:
+        outcome = await pending
+        if outcome.messages:
+            await (await self.publisher()).send(outcome.messages)
+        await self.processor.confirm(outcome)
+
+    async def retrying(self, what: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        delay = 0.1
+        while True:
+            try:
+                return await attempt()
+            except _RETRYABLE as exc:
+                log.warning(
+                    "%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_BACKOFF)
+
+    async def close(self) -> None:
+        if self._publisher is not None:
+            await self._publisher.__aexit__(None, None, None)
+        if self._store is not None:
+            await self._store.client.aclose()
+
+
+def create_app(settings: Settings, models: Sequence[Model]) -> tuple[faust.App, Runtime]:
+    """Build the Faust app and its runtime; nothing connects until the worker starts."""
+    app = faust.App(
+        # Faust's own group (for its bookkeeping) is kept apart from the scoring group, which is
+        # LEADSCORE_APP_ID itself: the two use different assignment protocols.
+        f"{settings.app_id}-faust",
+        broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
+        store="memory://",
+        autodiscover=False,
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        topic_partitions=1,
+        topic_replication_factor=1,
+        producer_acks=-1,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=settings.heartbeat_interval,
+        **faust_options(settings),
+    )
+    runtime = Runtime(app, settings, models)
+
+    @app.service
+    class ScoringConsumer(BatchConsumer):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.runtime = runtime
+            runtime.consumer = self
+
+        async def on_stop(self) -> None:
+            await super().on_stop()
+            await runtime.close()
+
+    @app.timer(settings.cooling_interval, name="cool-leads")  # type: ignore[untyped-decorator]
+    async def cool_leads() -> None:
+        await runtime.retrying("Redis check", runtime.watch_redis)
+        await runtime.cool()
+
+    from streams.web import register  # the web module needs the runtime; import here avoids a cycle
+
+    register(app, runtime)
+    from streams.operations import install_operations  # logs, lag probe, lead explorer
+
+    install_operations(app, runtime)
+    return app, runtime

@@ -1,0 +1,99 @@
+"""Catch-up throughput of the real worker: a ``leadscore worker`` process draining a backlog.
+
+The backlog is on the topics before the worker starts, so the worker runs flat out from its first
+batch to its last; progress is read from its own ``/metrics`` (valid events plus dead letters, the
+records it has handled), which costs it one small HTTP request per poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+from streams.bench.proc import LEADSCORE, Child, child_env
+from streams.bench.timing import Progress
+
+POLL_SECONDS = 0.2
+_HANDLED = re.compile(
+    r"^leadscore_events_(?:consumed|rejected)_total(?:\{[^}]*\})? ([0-9.e+-]+)$", re.MULTILINE
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Worker:
+    """A ``leadscore worker`` child with private topics, group, Redis keys and port."""
+
+    def __init__(self, settings: dict[str, str], workdir: Path) -> None:
+        self.port = free_port()
+        env = child_env(
+            **settings, LEADSCORE_WEB_PORT=str(self.port), LEADSCORE_LOG_LEVEL="WARNING"
+        )
+        self.child = Child("worker", [*LEADSCORE, "worker"], env, workdir)
+
+    def _get(self, path: str) -> bytes:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as resp:
+            body: bytes = resp.read()
+            return body
+
+    async def get(self, path: str) -> bytes:
+        return await asyncio.to_thread(self._get, path)
+
+    async def handled(self) -> int:
+        """Records the worker has taken in so far (0 while its HTTP API is not up)."""
+        try:
+            text = (await self.get("/metrics")).decode()
+        except OSError:
+            return 0
+        return int(sum(float(v) for v in _HANDLED.findall(text)))
+
+    async def wait_ready(self, limit: float) -> float:
+        """Until the consumer holds partitions; returns the time it was first seen ready."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            self.child.check()
+            try:
+                health = orjson.loads(await self.get("/healthz"))
+                if health.get("assigned_partitions", 0) > 0:
+                    return time.time()
+            except (OSError, ValueError):
+                pass
+            await asyncio.sleep(POLL_SECONDS)
+        raise TimeoutError(f"worker not ready in {limit}s:\n{self.child.tail()}")
+
+    async def wait_handled(
+        self,
+        total: int,
+        started_at: float,
+        limit: float,
+        progress: Callable[[int], None] | None = None,
+    ) -> Progress:
+        """Poll ``/metrics`` until ``total`` records were handled, noting the first progress."""
+        first_at, first_count = 0.0, 0
+        deadline = time.monotonic() + limit
+        while True:
+            self.child.check()
+            count = await self.handled()
+            now = time.time()
+            if count and not first_at:
+                first_at, first_count = now, count
+            if progress:
+                progress(min(count, total))
+            if count >= total:
+                return Progress(total, started_at, first_at, first_count, now)
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"worker handled {count} of {total} in {limit}s:\n{self.child.tail()}"
+                )
+            await asyncio.sleep(POLL_SECONDS)

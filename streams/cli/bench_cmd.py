@@ -1,0 +1,46 @@
+"""``leadscore bench``: throughput, latency, offline speed and memory, each beside its baseline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import orjson
+import typer
+from rich.console import Console
+
+from streams.cli import app
+
+
+@app.command()
+def bench(
+    events: int = typer.Option(200_000, "--events", min=1, help="Backlog size for catch-up."),
+    leads: int = typer.Option(20_000, "--leads", min=1, help="Leads the events are spread over."),
+    rate: float = typer.Option(2_000.0, "--rate", min=1, help="Events/s for the latency phase."),
+    seconds: float = typer.Option(15.0, "--seconds", min=1, help="Length of the latency phase."),
+    timeout: float = typer.Option(900.0, "--timeout", min=10, help="Seconds allowed per phase."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Benchmark the pipeline against the configured Kafka and Redis, on private topics and keys.
+
+    Measures a bare aiokafka consumer and a bare Faust agent (the ceilings), the worker catching
+    up on a backlog, latency at a fixed rate beside a bare round trip, offline scoring, and Redis
+    memory per lead; then deletes everything it created. With --json the table goes to stderr.
+    """
+    from streams.bench.report import show
+    from streams.bench.run import Bench, Options
+    from streams.cli.stream_cmds import _settings
+
+    # aiokafka warns about every retried send while new topics elect leaders; that is expected.
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    console = Console(stderr=as_json)
+    runner = Bench(Options(events, leads, rate, seconds, timeout), _settings(), console)
+    try:
+        result = asyncio.run(runner.run())
+    except KeyboardInterrupt:
+        console.print("interrupted; everything the benchmark created was removed")
+        raise typer.Exit(130) from None
+    show(result, console)
+    if as_json:
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")

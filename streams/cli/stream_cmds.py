@@ -1,0 +1,251 @@
+"""Commands that talk to Kafka and Redis: ``worker``, ``produce``, ``alerts``, ``lead``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import typer
+from aiokafka import AIOKafkaConsumer
+from pydantic import ValidationError
+from redis import asyncio as aioredis
+from redis.exceptions import AuthenticationError, RedisError
+from rich.progress import Progress
+
+from scoring.errors import ModelError
+from scoring.model import Model
+from streams.cli import app
+from streams.kafka_options import client_options
+from streams.keys import Keys
+from streams.metrics import Metrics
+from streams.modelfile import load_models
+from streams.processor import score_now
+from streams.publisher import Publisher, validate
+from streams.settings import Settings
+from streams.store import LeadStore, connect
+from streams.topics import ensure_topics
+
+PUBLISH_CHUNK = 10_000  # events awaited at a time: bounds memory and drives the progress bar
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as err:
+        for problem in err.errors():
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            if problem["loc"]:
+                message = f"LEADSCORE_{str(problem['loc'][0]).upper()}: {message}"
+            typer.echo(message, err=True)  # never the input: it may hold a secret
+        raise typer.Exit(2) from None
+
+
+def _models(settings: Settings) -> list[Model]:
+    try:
+        return load_models(settings.model_paths)
+    except ModelError as err:
+        for problem in err.problems:
+            typer.echo(f"LEADSCORE_MODEL: {problem}", err=True)
+        raise typer.Exit(2) from None
+
+
+async def _check_redis_auth(url: str) -> None:
+    """Stop at once when Redis refuses the credentials: a worker would otherwise retry for ever.
+
+    Other failures (Redis down, slow) are left to the worker, which rides out outages. The message
+    names the variable but never shows the URL, which holds the password.
+    """
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        await client.ping()
+    except AuthenticationError as exc:
+        typer.echo(
+            f"LEADSCORE_REDIS_URL: Redis authentication failed ({exc}); "
+            "check the password in the URL (redis://:PASSWORD@host:port/db)",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    except (RedisError, OSError):
+        pass
+    finally:
+        await client.aclose()
+
+
+@app.command()
+def worker() -> None:
+    """Run the stream worker: consume events, keep lead state in Redis, publish alerts."""
+    settings = _settings()
+    models = _models(settings)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(_check_redis_auth(settings.redis_url))
+        loop.run_until_complete(ensure_topics(settings))
+    finally:
+        loop.close()
+    from faust.worker import Worker
+
+    from streams.app import create_app
+
+    faust_app, _ = create_app(settings, models)
+    Worker(faust_app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
+
+
+@app.command()
+def produce(
+    source: str = typer.Argument(..., help="JSON-lines file of events, or - for standard input."),
+) -> None:
+    """Validate events and publish the valid ones to their topics, keyed by lead id.
+
+    Rejected lines are reported on stderr as `line N: reason`; the exit status is 1 if any was.
+    """
+    settings = _settings()
+    stream = sys.stdin.buffer if source == "-" else Path(source).open("rb")  # noqa: SIM115
+    with stream:
+        numbered = [(n, line.strip()) for n, line in enumerate(stream, start=1) if line.strip()]
+    good, bad = validate((line for _, line in numbered), settings.max_event_bytes)
+    for error in bad:
+        typer.echo(f"line {numbered[error.index][0]}: {error.reason}", err=True)
+
+    async def send() -> int:
+        await ensure_topics(settings)
+        sent = 0
+        # a bar only for people: on a terminal, and for files worth waiting for
+        with Progress(transient=True, disable=len(good) < 50_000 or not sys.stderr.isatty()) as bar:
+            task = bar.add_task("publishing", total=len(good))
+            async with Publisher(settings) as publisher:
+                for start in range(0, len(good), PUBLISH_CHUNK):
+                    sent += await publisher.publish(good[start : start + PUBLISH_CHUNK])
+                    bar.update(task, completed=sent)
+        return sent
+
+    sent = asyncio.run(send()) if good else 0
+    typer.echo(f"published {sent} events, rejected {len(bad)}", err=True)
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command()
+def alerts(
+    from_beginning: bool = typer.Option(
+        False, "--from-beginning", help="Start at the oldest alert."
+    ),
+    max_count: int = typer.Option(0, "--max", help="Stop after this many alerts (0: no limit)."),
+    timeout: float = typer.Option(
+        0.0, "--timeout", help="Stop after this many seconds (0: never)."
+    ),
+    text: bool = typer.Option(False, "--text", help="One readable line per alert instead of JSON."),
+) -> None:
+    """Print routing events (hot alerts and coolings) from the routing topic as JSON lines."""
+    settings = _settings()
+
+    async def follow() -> int:
+        consumer = AIOKafkaConsumer(
+            settings.topics.hot,
+            bootstrap_servers=settings.kafka_bootstrap,
+            **client_options(settings),
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        printed = 0
+        deadline = time.monotonic() + timeout if timeout else None
+        try:
+            while not max_count or printed < max_count:
+                wait_ms = 500
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    wait_ms = int(min(left, 0.5) * 1000) or 1
+                batches = await consumer.getmany(timeout_ms=wait_ms, max_records=100)
+                for records in batches.values():
+                    for record in records:
+                        if record.value is None:
+                            continue
+                        line = _readable(record.value) if text else record.value.decode()
+                        sys.stdout.write(line + "\n")
+                        printed += 1
+                        if max_count and printed >= max_count:
+                            break
+                sys.stdout.flush()
+        finally:
+            await consumer.stop()
+        return printed
+
+    asyncio.run(follow())
+
+
+def _readable(value: bytes) -> str:
+    """`HOT  buyer-1  85 A1 -> senior_ae  pricing_page +20, webinar +20, senior_title +20`"""
+    alert = orjson.loads(value)
+    reasons = sorted(alert.get("explanation", []), key=lambda c: -abs(c["points"]))[:4]
+    why = ", ".join(f"{c['rule']} {c['points']:+d}" for c in reasons)
+    kind = "HOT " if alert["kind"] == "hot" else "COOL"
+    route = f" -> {alert['route']}" if alert.get("route") else ""
+    return f"{kind} {alert['lead_id']}  {alert['score']} {alert['grade']}{route}  {why}"
+
+
+@app.command()
+def lead(
+    lead_id: str = typer.Argument(..., help="The lead to show."),
+    at: str | None = typer.Option(
+        None, "--at", help="Score as of this RFC 3339 time (default now)."
+    ),
+) -> None:
+    """Show a lead's state from Redis: score, grade, hot status and explanation per model."""
+    settings = _settings()
+    models = _models(settings)
+    when = datetime.fromisoformat(at).astimezone(UTC) if at else datetime.now(UTC)
+
+    async def show() -> bytes | None:
+        client = connect(settings.redis_url)
+        try:
+            store = LeadStore(
+                client, Keys(settings.redis_prefix), settings.history_length, Metrics()
+            )
+            stored = (await store.load([lead_id]))[lead_id]
+            if not stored.version:
+                return None
+            scores = [s.to_dict() for s in score_now(stored, models, when)]
+            for score, model in zip(scores, models, strict=True):
+                score["hot_state"] = stored.state(model.name).hot
+            return orjson.dumps({"lead_id": lead_id, "scores": scores})
+        finally:
+            await client.aclose()
+
+    found = asyncio.run(show())
+    if found is None:
+        typer.echo(f"lead {lead_id!r} is not in Redis", err=True)
+        raise typer.Exit(1)
+    typer.echo(found.decode())
+
+
+@app.command()
+def rebuild() -> None:
+    """Rebuild every lead's state in Redis by replaying the retained input topics.
+
+    Publishes nothing. Safe beside a running worker: applying an event twice changes nothing.
+    """
+    from streams.rebuild import rebuild as run_rebuild
+
+    settings = _settings()
+    models = _models(settings)
+    with Progress(transient=True) as bar:
+        task = bar.add_task("replaying", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = asyncio.run(run_rebuild(settings, models, progress))
+    typer.echo(
+        f"rebuilt from {report.records} records on {report.partitions} partitions: "
+        f"{report.events} events applied, {report.rejected} invalid records skipped"
+    )
+
+
+logging.getLogger("aiokafka").setLevel(logging.WARNING)

@@ -1,0 +1,49 @@
+"""From Kafka message bytes to a validated event, or to the reason it goes to the dead-letter topic.
+
+Validation happens once, here; everything downstream trusts the :class:`~scoring.events.Event`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from scoring.errors import EventValidationError
+from scoring.events import Event, parse_event
+
+
+class RejectReason(StrEnum):
+    """Why a message was dead-lettered; also the label of the rejection counter (bounded set)."""
+
+    TOO_LARGE = "too_large"
+    NOT_JSON = "not_json"
+    INVALID = "invalid"
+    EMPTY = "empty"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: RejectReason
+    detail: str
+
+
+def decode(value: bytes | None, max_bytes: int, now: datetime | None = None) -> Event | Rejection:
+    """Validate one message value; never raises for bad input."""
+    if not value:
+        return Rejection(RejectReason.EMPTY, "message has no value")
+    if len(value) > max_bytes:
+        return Rejection(
+            RejectReason.TOO_LARGE, f"message is {len(value)} bytes; the limit is {max_bytes}"
+        )
+    try:
+        return parse_event(value, now=now)
+    except EventValidationError as err:
+        reason = RejectReason.NOT_JSON if _is_json_problem(err) else RejectReason.INVALID
+        return Rejection(reason, str(err))
+    except RecursionError:
+        return Rejection(RejectReason.NOT_JSON, "JSON nested too deeply")
+
+
+def _is_json_problem(err: EventValidationError) -> bool:
+    return any(p.location == "" and p.reason.startswith("not valid JSON") for p in err.problems)

@@ -1,0 +1,75 @@
+"""How every Kafka client of leadscore authenticates: one place that turns the security settings
+into client arguments, so a worker, the CLI and the benchmark can never disagree about them.
+
+- :func:`client_options` gives keyword arguments for aiokafka's producer, consumer and admin
+  client; spread it into each constructor beside ``bootstrap_servers``.
+- :func:`faust_options` gives keyword arguments for :class:`faust.App`, which builds its own
+  aiokafka clients from ``broker_credentials``.
+
+Both return nothing extra for ``PLAINTEXT``, so an unsecured deployment builds its clients exactly
+as before.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from aiokafka.helpers import create_ssl_context
+from faust.auth import SASLCredentials, SSLCredentials
+
+from streams.settings import Settings
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """A TLS context for SSL and SASL_SSL (system CAs unless a CA file is given), else None."""
+    if settings.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    context: ssl.SSLContext = create_ssl_context(
+        cafile=settings.kafka_ssl_cafile,
+        certfile=settings.kafka_ssl_certfile,
+        keyfile=settings.kafka_ssl_keyfile,
+    )
+    return context
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """aiokafka keyword arguments for the configured security protocol (empty for PLAINTEXT)."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": protocol}
+    context = ssl_context(settings)
+    if context is not None:
+        options["ssl_context"] = context
+    if protocol.startswith("SASL_"):
+        password = settings.kafka_sasl_password
+        options.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=password.get_secret_value() if password is not None else None,
+        )
+    return options
+
+
+def faust_options(settings: Settings) -> dict[str, Any]:
+    """:class:`faust.App` keyword arguments for the configured security protocol.
+
+    Faust derives the protocol from the credentials' type: SASL credentials with a TLS context
+    mean SASL_SSL, without one SASL_PLAINTEXT.
+    """
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    context = ssl_context(settings)
+    if protocol == "SSL":
+        assert context is not None
+        return {"broker_credentials": SSLCredentials(context)}
+    password = settings.kafka_sasl_password
+    credentials = SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=password.get_secret_value() if password is not None else None,
+        ssl_context=context,
+        mechanism=settings.kafka_sasl_mechanism,
+    )
+    return {"broker_credentials": credentials}

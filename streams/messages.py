@@ -1,0 +1,125 @@
+"""What the worker publishes: hot-lead alerts, cooling events, score changes, dead letters.
+
+Alert and cooling ids are derived from (lead, model, crossing number), never drawn at random, so a
+message sent again after a crash or a redelivery carries the id it had the first time and consumers
+can drop the repeat.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from scoring.engine import Score
+from scoring.events import Event
+
+_ID_NAMESPACE = uuid.UUID("5b0c1e6a-3f7d-4d2b-9a51-1ead5c0e0001")
+
+
+class Channel(StrEnum):
+    """Logical output topics; the worker maps them to the configured names."""
+
+    HOT = "hot"
+    SCORES = "scores"
+    DLQ = "dlq"
+
+
+@dataclass(frozen=True, slots=True)
+class OutMessage:
+    channel: Channel
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def transition_id(lead_id: str, model: str, kind: str, crossing: int) -> str:
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{lead_id}\x1f{model}\x1f{kind}\x1f{crossing}"))
+
+
+def _score_fields(score: Score) -> dict[str, Any]:
+    return {
+        "lead_id": score.lead_id,
+        "model": score.model,
+        "model_version": score.model_version,
+        "score": score.score,
+        "fit": round(score.fit, 2),
+        "engagement": round(score.engagement, 2),
+        "grade": score.grade,
+        "route": score.route,
+        "hot": score.hot,
+    }
+
+
+def alert(
+    score: Score, crossing: int, tipping: Event | None, emitted_at: datetime
+) -> dict[str, Any]:
+    """The routing event for a lead that just became hot: who should call, and why."""
+    return {
+        "alert_id": transition_id(score.lead_id, score.model, "hot", crossing),
+        "kind": "hot",
+        "crossing": crossing,
+        **_score_fields(score),
+        "explanation": [c.to_dict() for c in score.explanation],
+        "tipping_event": None
+        if tipping is None
+        else {
+            "event_id": tipping.event_id,
+            "type": tipping.type.value,
+            "occurred_at": iso(tipping.occurred_at),
+        },
+        "event_time": iso(tipping.occurred_at) if tipping else None,
+        "scored_at": iso(score.at),
+        "emitted_at": iso(emitted_at),
+    }
+
+
+def cooling(score: Score, crossing: int, emitted_at: datetime) -> dict[str, Any]:
+    """The lead fell below the re-arm level, by new events or by decay alone."""
+    return {
+        "alert_id": transition_id(score.lead_id, score.model, "cooled", crossing),
+        "kind": "cooled",
+        "crossing": crossing,
+        **_score_fields(score),
+        "explanation": [c.to_dict() for c in score.explanation],
+        "scored_at": iso(score.at),
+        "emitted_at": iso(emitted_at),
+    }
+
+
+def score_change(score: Score, event_id: str | None) -> dict[str, Any]:
+    """One line of the ``leads.scores`` feed, for CRM and warehouse sinks."""
+    return {**_score_fields(score), "event_id": event_id, "scored_at": iso(score.at)}
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    return orjson.dumps(payload)
+
+
+def dead_letter(
+    value: bytes | None,
+    key: bytes | None,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    reason: str,
+    detail: str,
+) -> OutMessage:
+    """The original bytes, untouched, with where they came from and why they were refused."""
+    headers = (
+        ("leadscore.reason", reason.encode()),
+        ("leadscore.detail", detail.encode("utf-8", "replace")[:2000]),
+        ("leadscore.topic", topic.encode()),
+        ("leadscore.partition", str(partition).encode()),
+        ("leadscore.offset", str(offset).encode()),
+    )
+    return OutMessage(Channel.DLQ, key, value or b"", headers)

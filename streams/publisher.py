@@ -1,0 +1,104 @@
+"""Validating and publishing events, for ``leadscore produce`` and ``POST /events``.
+
+Valid events are published as the producer sent them (the original bytes), keyed by ``lead_id``, on
+the topic of their type; invalid ones are reported and never reach Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from scoring.errors import EventValidationError, Problem
+from scoring.events import Event, parse_event
+from streams.kafka_options import client_options
+from streams.messages import Channel, OutMessage
+from streams.settings import Settings
+from streams.topics import topic_for
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError:
+    """Why item ``index`` (0-based position in what was validated) was refused."""
+
+    index: int
+    reason: str
+
+
+def validate_one(raw: bytes | object, max_bytes: int) -> tuple[Event, bytes]:
+    """Validate one event given as JSON bytes or as an already decoded object."""
+    data = raw if isinstance(raw, bytes) else orjson.dumps(raw)
+    if len(data) > max_bytes:
+        reason = f"event is {len(data)} bytes; the limit is {max_bytes}"
+        raise EventValidationError([Problem("", reason)])
+    return parse_event(data), data
+
+
+def validate(
+    items: Iterable[bytes | object], max_bytes: int, first_index: int = 0
+) -> tuple[list[tuple[Event, bytes]], list[ItemError]]:
+    good: list[tuple[Event, bytes]] = []
+    bad: list[ItemError] = []
+    for index, item in enumerate(items, start=first_index):
+        try:
+            good.append(validate_one(item, max_bytes))
+        except EventValidationError as err:
+            bad.append(ItemError(index, str(err)))
+    return good, bad
+
+
+class Publisher:
+    """An idempotent aiokafka producer that routes events to their topics."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            **client_options(settings),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+            max_batch_size=256 * 1024,
+            max_request_size=max(settings.max_event_bytes * 2, 1024 * 1024),
+        )
+
+    async def __aenter__(self) -> Publisher:
+        await self.producer.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.producer.stop()
+
+    async def publish(self, events: Sequence[tuple[Event, bytes]]) -> int:
+        """Send and wait until Kafka acknowledged every event; returns how many were sent."""
+        topics = self.settings.topics
+        pending = [
+            await self.producer.send(
+                topic_for(event.type, topics), value=data, key=event.lead_id.encode()
+            )
+            for event, data in events
+        ]
+        await asyncio.gather(*pending)
+        return len(pending)
+
+    async def send(self, messages: Sequence[OutMessage]) -> None:
+        """Publish the worker's output messages and wait until Kafka acknowledged every one."""
+        topics = self.settings.topics
+        names = {Channel.HOT: topics.hot, Channel.SCORES: topics.scores, Channel.DLQ: topics.dlq}
+        pending = [
+            await self.producer.send(
+                names[m.channel], value=m.value, key=m.key, headers=list(m.headers) or None
+            )
+            for m in messages
+        ]
+        await asyncio.gather(*pending)

@@ -1,0 +1,180 @@
+"""Every setting of the worker and the CLI, read from ``LEADSCORE_*`` environment variables.
+
+Each field is documented here, where it is declared; a test checks the README's table against
+this class, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TopicNames:
+    """The Kafka topics, prefixed; a value object so code never spells a topic name twice."""
+
+    __slots__ = ("activity", "dlq", "emails", "hot", "page_views", "profiles", "scores", "webinars")
+
+    def __init__(self, prefix: str) -> None:
+        self.page_views = f"{prefix}engagement.page-views"
+        self.webinars = f"{prefix}engagement.webinars"
+        self.emails = f"{prefix}engagement.emails"
+        self.activity = f"{prefix}engagement.activity"
+        self.profiles = f"{prefix}leads.profiles"
+        self.hot = f"{prefix}leads.hot"
+        self.scores = f"{prefix}leads.scores"
+        self.dlq = f"{prefix}leadscore.dlq"
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Topics the worker consumes, in a fixed order."""
+        return (self.page_views, self.webinars, self.emails, self.activity, self.profiles)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return (self.hot, self.scores, self.dlq)
+
+
+class Settings(BaseSettings):
+    """Configuration of leadscore; immutable once read so every component sees the same values."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADSCORE_", frozen=True, extra="ignore")
+
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:19092", description="Kafka bootstrap servers, comma-separated host:port."
+    )
+    # Not a SecretStr because every Redis client takes the URL as a string; repr=False keeps a
+    # password in it out of repr(settings) all the same.
+    redis_url: str = Field(
+        "redis://127.0.0.1:16379/0",
+        repr=False,
+        description="Redis URL for lead state: `redis://[:password@]host:port/db`, or `rediss://` "
+        "for TLS.",
+    )
+    model: str = Field(
+        "",
+        description="Model file(s), comma-separated; several are scored side by side. "
+        "Empty: the bundled default model.",
+    )
+    app_id: str = Field(
+        "leadscore", description="Faust application id; also the Kafka consumer group."
+    )
+    session_timeout: float = Field(
+        10.0,
+        ge=6.0,
+        description="Seconds without a heartbeat before Kafka moves a worker's partitions to the "
+        "others; how long a crashed worker's leads wait.",
+    )
+    topic_prefix: str = Field("", description="Prefix for every topic name, e.g. `staging.`.")
+    topic_partitions: int = Field(
+        8, ge=1, description="Partitions of the input topics when the worker creates them."
+    )
+    redis_prefix: str = Field(
+        "ls", description="Prefix of every Redis key, so several deployments can share one Redis."
+    )
+    web_host: str = Field("127.0.0.1", description="Address the HTTP API listens on.")
+    web_port: int = Field(6066, ge=1, le=65535, description="Port of the HTTP API and /metrics.")
+    max_event_bytes: int = Field(
+        64 * 1024, ge=256, description="Messages larger than this go to the dead-letter topic."
+    )
+    batch_size: int = Field(
+        500, ge=1, description="Most events the worker applies to Redis in one round trip."
+    )
+    batch_within: float = Field(
+        0.02, gt=0, description="Seconds the worker waits to fill a batch before applying it."
+    )
+    cooling_interval: float = Field(
+        1.0, gt=0, description="Seconds between scans for leads whose score decayed below re-arm."
+    )
+    history_length: int = Field(
+        5, ge=0, description="Score changes kept per lead for `GET /leads/{id}` (0: none)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level of the worker and the CLI."
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        description="Log lines as JSON objects (for log shippers) or as readable `text`.",
+    )
+
+    api_token: SecretStr | None = Field(
+        None,
+        description="Bearer token `POST /events` and the lead reads require "
+        "(`Authorization: Bearer ...`). Unset: the API is open.",
+    )
+    max_request_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest HTTP request body accepted; larger gets 413."
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="How clients talk to Kafka: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = Field(
+        "SCRAM-SHA-256", description="SASL mechanism, with a SASL protocol."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    kafka_ssl_cafile: str | None = Field(
+        None, description="CA bundle that signed the brokers' certificates (default: the system's)."
+    )
+    kafka_ssl_certfile: str | None = Field(
+        None, description="Client certificate, for brokers that require TLS client auth."
+    )
+    kafka_ssl_keyfile: str | None = Field(None, description="Key of the client certificate.")
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_has_port(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], got {server.strip()!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> Settings:
+        """Refuse half a configuration at start-up rather than failing at the first connection."""
+        problems = []
+        if self.kafka_security_protocol.startswith("SASL_"):
+            if not self.kafka_sasl_username:
+                problems.append("LEADSCORE_KAFKA_SASL_USERNAME is needed with a SASL protocol")
+            if self.kafka_sasl_password is None:
+                problems.append("LEADSCORE_KAFKA_SASL_PASSWORD is needed with a SASL protocol")
+        elif self.kafka_sasl_username or self.kafka_sasl_password is not None:
+            problems.append(
+                "LEADSCORE_KAFKA_SASL_USERNAME/PASSWORD are set but "
+                f"LEADSCORE_KAFKA_SECURITY_PROTOCOL is {self.kafka_security_protocol}; "
+                "use SASL_PLAINTEXT or SASL_SSL"
+            )
+        uses_tls = self.kafka_security_protocol in ("SSL", "SASL_SSL")
+        for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
+            if getattr(self, name) and not uses_tls:
+                problems.append(
+                    f"LEADSCORE_{name.upper()} is set but LEADSCORE_KAFKA_SECURITY_PROTOCOL is "
+                    f"{self.kafka_security_protocol}; use SSL or SASL_SSL"
+                )
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            problems.append(
+                "LEADSCORE_KAFKA_SSL_CERTFILE and LEADSCORE_KAFKA_SSL_KEYFILE go together"
+            )
+        if self.api_token is not None and not self.api_token.get_secret_value().strip():
+            problems.append("LEADSCORE_API_TOKEN is empty; unset it or give a token")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @cached_property
+    def topics(self) -> TopicNames:
+        return TopicNames(self.topic_prefix)
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """Seconds between consumer heartbeats: several fit in one session timeout."""
+        return max(self.session_timeout / 5, 1.0)
+
+    @property
+    def model_paths(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.model.split(",") if p.strip())

@@ -1,0 +1,88 @@
+"""Which topic an event type travels on, and creating the topics with chosen partition counts.
+
+Events are keyed by ``lead_id`` so one lead's events stay in order on one partition of each topic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from scoring.events import EventType
+from streams.kafka_options import client_options
+from streams.settings import Settings, TopicNames
+
+# The input topics are the log of record: `leadscore rebuild` restores Redis exactly only from every
+# event a lead ever had (decay never quite reaches zero, profile attributes never expire).
+INPUT_TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+_FAMILY: dict[EventType, str] = {
+    EventType.PAGE_VIEW: "page_views",
+    EventType.WEBINAR_REGISTERED: "webinars",
+    EventType.WEBINAR_ATTENDED: "webinars",
+    EventType.EMAIL_OPENED: "emails",
+    EventType.EMAIL_CLICKED: "emails",
+    EventType.EMAIL_UNSUBSCRIBED: "emails",
+    EventType.PROFILE_UPDATED: "profiles",
+}
+
+
+def topic_for(event_type: EventType, topics: TopicNames) -> str:
+    """The input topic of an event type; types without a family of their own go to activity."""
+    name: str = getattr(topics, _FAMILY.get(event_type, "activity"))
+    return name
+
+
+def planned_topics(settings: Settings) -> dict[str, int]:
+    """Every topic leadscore uses, with its partition count."""
+    topics = settings.topics
+    plan = dict.fromkeys(topics.inputs, settings.topic_partitions)
+    plan.update(dict.fromkeys(topics.outputs, settings.topic_partitions))
+    return plan
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, **client_options(settings)
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        inputs = set(settings.topics.inputs)
+        missing = [
+            NewTopic(
+                name,
+                partitions,
+                replication_factor=1,
+                topic_configs=INPUT_TOPIC_CONFIG if name in inputs else {},
+            )
+            for name, partitions in planned_topics(settings).items()
+            if name not in existing
+        ]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
+                await admin.create_topics(missing)
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+async def partitions_of(settings: Settings, topics: Sequence[str]) -> dict[str, int]:
+    """How many partitions each existing topic has (missing topics are left out)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, **client_options(settings)
+    )
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return {
+        str(d["topic"]): len(d["partitions"])
+        for d in described
+        if not d.get("error_code") and d.get("partitions")
+    }

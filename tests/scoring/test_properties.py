@@ -1,0 +1,136 @@
+"""Property-based tests: arrival order and repeats never change a result."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scoring.engine import apply_event, evaluate
+from scoring.events import parse_event
+from scoring.model import default_model
+from scoring.offline import score_events
+from scoring.state import LeadState
+
+from .helpers import T0
+
+MODEL = default_model()
+AT = T0 + timedelta(days=200)
+
+_paths = st.sampled_from(
+    [
+        "/pricing",
+        "/pricing/enterprise",
+        "/vs/x",
+        "/integrations/a",
+        "/blog/p",
+        "/careers",
+        "/",
+        "/demo",
+    ]
+)
+_kinds = st.sampled_from(
+    [
+        "email_opened",
+        "email_clicked",
+        "webinar_registered",
+        "webinar_attended",
+        "email_unsubscribed",
+        "form_submitted",
+        "content_downloaded",
+        "demo_video_watched",
+        "meeting_booked",
+        "product_usage",
+    ]
+)
+
+
+@st.composite
+def lead_events(draw: st.DrawFn) -> list[dict[str, Any]]:
+    count = draw(st.integers(1, 25))
+    events = []
+    for i in range(count):
+        when = T0 + timedelta(seconds=draw(st.integers(0, 180 * 86400)))
+        choice = draw(st.integers(0, 9))
+        if choice < 4:
+            kind, props = "page_view", {"path": draw(_paths)}
+        elif choice < 6:
+            kind = "profile_updated"
+            props = draw(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "job_title": st.sampled_from(["VP", "Director", "Engineer", "Student"]),
+                        "company_size": st.sampled_from([5, 40, 200, 500, 5000]),
+                        "industry": st.sampled_from(["SaaS", "Retail"]),
+                        "email": st.sampled_from(["a@gmail.com", "b@corp.example"]),
+                    },
+                )
+            )
+        else:
+            kind, props = draw(_kinds), {}
+        events.append(
+            {
+                "event_id": f"e{i}",
+                "lead_id": "L",
+                "type": kind,
+                "occurred_at": when.isoformat(),
+                "properties": props,
+            }
+        )
+    return events
+
+
+def _state(events: list[dict[str, Any]]) -> LeadState:
+    state = LeadState.new("L")
+    for raw in events:
+        apply_event(state, parse_event(raw), MODEL)
+    return state
+
+
+def _same(a: LeadState, b: LeadState) -> None:
+    assert a.seen == b.seen and a.profile == b.profile
+    assert a.signals.keys() == b.signals.keys()
+    for key, (n, v, t) in a.signals.items():
+        assert b.signals[key][0] == n and b.signals[key][2] == t
+        assert b.signals[key][1] == pytest.approx(v, rel=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(lead_events(), st.randoms(use_true_random=False))
+def test_any_arrival_order_gives_the_same_state_and_score(
+    events: list[dict[str, Any]], rnd: Any
+) -> None:
+    shuffled = list(events)
+    rnd.shuffle(shuffled)
+    a, b = _state(events), _state(shuffled)
+    _same(a, b)
+    sa, sb = evaluate(a, MODEL, AT), evaluate(b, MODEL, AT)
+    assert sa.score == sb.score and sa.grade == sb.grade and sa.hot == sb.hot
+    assert sa.fit == pytest.approx(sb.fit, abs=1e-9)
+    assert sa.engagement == pytest.approx(sb.engagement, abs=1e-9)
+    assert [c.points for c in sa.explanation] == [c.points for c in sb.explanation]
+
+
+@settings(max_examples=150, deadline=None)
+@given(lead_events(), st.randoms(use_true_random=False))
+def test_repeats_are_ignored(events: list[dict[str, Any]], rnd: Any) -> None:
+    repeated = events + [rnd.choice(events) for _ in range(len(events))]
+    rnd.shuffle(repeated)
+    _same(_state(events), _state(repeated))
+
+
+@settings(max_examples=60, deadline=None)
+@given(lead_events(), st.randoms(use_true_random=False))
+def test_offline_results_do_not_depend_on_file_order(
+    events: list[dict[str, Any]], rnd: Any
+) -> None:
+    parsed = [parse_event(e) for e in events]
+    shuffled = parsed + rnd.sample(parsed, k=len(parsed) // 2)
+    rnd.shuffle(shuffled)
+    [a] = score_events(parsed, [MODEL], AT)
+    [b] = score_events(shuffled, [MODEL], AT)
+    assert (a.score, a.hot, a.grade, a.route) == (b.score, b.hot, b.grade, b.route)

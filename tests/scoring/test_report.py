@@ -1,0 +1,57 @@
+"""The HTML report: self-contained, one chart element per band, escaped text."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from scoring.calibrate import Row, summarize
+from scoring.report import band_chart, calibration_chart, render
+
+ROWS = [Row(str(i), score, i % 3 == 0) for i, score in enumerate(range(0, 100, 5))]
+
+
+def test_report_is_self_contained() -> None:
+    html = render(summarize(ROWS, "m", 1, 80, {}))
+    assert html.startswith("<!DOCTYPE html>")
+    assert "<script" not in html and "<link" not in html and "@import" not in html
+    assert "url(" not in html
+    # the only URL is the SVG namespace, which is a name, not a fetch
+    assert set(re.findall(r"https?://[^\"' ]+", html)) == {"http://www.w3.org/2000/svg"}
+
+
+def test_report_draws_three_charts_per_model() -> None:
+    summary = summarize(ROWS, "m", 1, 80, {}, bands=4)
+    html = render(summary)
+    assert html.count('class="chart"') == 3
+    bands = re.search(r'data-chart="bands".*?</svg>', html, re.S)
+    assert bands is not None and bands.group(0).count('class="bar"') == 4
+    calibration = re.search(r'data-chart="calibration".*?</svg>', html, re.S)
+    assert calibration is not None and calibration.group(0).count('class="point"') == 4
+    # 10 buckets, a converted and a not-converted bar in each
+    dist = re.search(r'data-chart="distribution".*?</svg>', html, re.S)
+    assert dist is not None and dist.group(0).count('class="bar ') == 20
+
+
+def test_report_with_comparison_shows_both_models() -> None:
+    a = summarize(ROWS, "old", 1, 80, {})
+    b = summarize(ROWS, "new", 2, 60, {})
+    html = render(a, b)
+    assert html.count('class="chart"') == 6
+    assert "Side by side" in html and "old v1" in html and "new v2" in html
+
+
+def test_text_is_escaped() -> None:
+    html = render(summarize(ROWS, "m", "<b>", 80, {"<rule>": 5}))
+    assert "<b>" not in html.replace("<b>", "", html.count('<div class="tile"><b>'))
+    assert "&lt;rule&gt;" in html
+
+
+def test_bar_heights_follow_the_rates() -> None:
+    summary = summarize(ROWS, "m", 1, 80, {}, bands=2)
+    found = re.findall(r'class="bar".*?height="([0-9.]+)"', band_chart(summary.bands))
+    heights = [float(h) for h in found]
+    rates = [b.rate for b in summary.bands]  # 0.4 and 0.3
+    assert heights[0] / heights[1] == pytest.approx(rates[0] / rates[1], rel=1e-3)
+    assert 'class="point"' in calibration_chart(summary.bands)

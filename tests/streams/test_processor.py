@@ -1,0 +1,171 @@
+"""The processor's delivery guarantees, against a real Redis.
+
+The processor never talks to Kafka (the worker sends its outcome), so a crash between the Redis
+write and the Kafka send is simply an outcome that is never confirmed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from scoring.model import default_model
+from streams.keys import Keys
+from streams.messages import Channel
+from streams.metrics import Metrics
+from streams.processor import Outcome, Processor, Record
+from streams.store import LeadStore, StoredLead, connect
+from tests.streams.test_pipeline import seed_hot_lead
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def client(redis_url: str, unique: str) -> AsyncIterator[aioredis.Redis]:
+    redis = connect(redis_url)
+    yield redis
+    keys = [k async for k in redis.scan_iter(match=f"p-{unique}:*")]
+    if keys:
+        await redis.delete(*keys)
+    await redis.aclose()
+
+
+def make_processor(
+    client: aioredis.Redis, unique: str, store_cls: type[LeadStore] = LeadStore
+) -> Processor:
+    metrics = Metrics()
+    store = store_cls(client, Keys(f"p-{unique}"), 10, metrics)
+    return Processor(store, [default_model()], metrics, max_event_bytes=65536)
+
+
+def records(events: Iterable[dict[str, object]]) -> list[Record]:
+    return [
+        Record("in", 0, offset, b"k", orjson.dumps(event), 0.0)
+        for offset, event in enumerate(events)
+    ]
+
+
+def alerts(outcome: Outcome) -> list[dict[str, object]]:
+    return [orjson.loads(m.value) for m in outcome.messages if m.channel is Channel.HOT]
+
+
+async def test_alert_survives_a_crash_between_redis_and_kafka(
+    client: aioredis.Redis, unique: str
+) -> None:
+    batch = records(seed_hot_lead("crash-lead", datetime.now(UTC)))
+    first = await make_processor(client, unique).process(batch)
+    [alert] = alerts(first)
+    # The worker dies here: the state is in Redis, the alert was never sent, nothing confirmed.
+
+    restarted = make_processor(client, unique)
+    redelivered = await restarted.process(batch)
+    assert restarted.metrics.dedupe_hits._value.get() == len(batch)  # nothing applied twice
+    assert alerts(redelivered) == [alert]  # the same alert, with the same id
+
+    await restarted.confirm(redelivered)
+    once_more = await restarted.process(batch)
+    assert once_more.messages == []  # delivered and confirmed: nothing left to send
+
+
+async def test_a_rival_writer_between_read_and_write_loses_nothing(
+    client: aioredis.Redis, unique: str
+) -> None:
+    """Two workers briefly own the same partition during a rebalance and interleave on one lead."""
+    seed = seed_hot_lead("race-lead", datetime.now(UTC))
+    rival = make_processor(client, unique)
+    raced = False
+
+    class RacedStore(LeadStore):
+        async def load(self, lead_ids: Iterable[str]) -> dict[str, StoredLead]:
+            nonlocal raced
+            loaded = await super().load(lead_ids)
+            if not raced:  # the rival commits after we read and before we write
+                raced = True
+                await rival.process(records(seed[4:]))
+            return loaded
+
+    ours = make_processor(client, unique, RacedStore)
+    outcome = await ours.process(records(seed[:4]))
+    assert raced
+    assert ours.metrics.state_conflicts._value.get() == 1
+
+    store = LeadStore(client, Keys(f"p-{unique}"), 10, Metrics())
+    stored = (await store.load(["race-lead"]))["race-lead"]
+    state = stored.state("default")
+    assert len(state.seen) == len(seed)  # every event of both writers is in the state
+    assert state.crossings == 1
+    assert len(alerts(outcome)) == 1
+
+
+async def test_out_of_order_batches_reach_the_same_state(
+    client: aioredis.Redis, unique: str
+) -> None:
+    seed = seed_hot_lead("order-lead", datetime.now(UTC))
+    forward = make_processor(client, f"{unique}a")
+    for event in seed:
+        await forward.process(records([event]))
+    backward = make_processor(client, f"{unique}b")
+    for event in reversed(seed):
+        await backward.process(records([event]))
+    a = (await forward.store.load(["order-lead"]))["order-lead"].state("default")
+    b = (await backward.store.load(["order-lead"]))["order-lead"].state("default")
+    assert (a.seen, a.profile, a.crossings) == (b.seen, b.profile, b.crossings)
+    assert a.signals.keys() == b.signals.keys()
+    for key, (count, value, ref) in a.signals.items():
+        assert (count, ref) == (b.signals[key][0], b.signals[key][2])
+        assert value == pytest.approx(b.signals[key][1], rel=1e-12)
+    for prefix in (f"p-{unique}a", f"p-{unique}b"):
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+        await client.delete(*keys)
+
+
+async def test_history_keeps_the_newest_changes_up_to_the_limit(
+    client: aioredis.Redis, unique: str
+) -> None:
+    from streams.web import expand_history
+
+    metrics = Metrics()
+    store = LeadStore(client, Keys(f"p-{unique}"), 3, metrics)
+    processor = Processor(store, [default_model()], metrics, max_event_bytes=65536)
+    for event in seed_hot_lead("story-lead", datetime.now(UTC)):
+        await processor.confirm(await processor.process(records([event])))
+    history = (await store.load(["story-lead"]))["story-lead"].history
+    assert len(history) == 3  # more changes happened; only the newest three are kept
+    shown = [expand_history(entry, processor.models) for entry in history]
+    assert [e["changes"][0][1] for e in shown] == [85, 80, 60]  # newest first
+    assert shown[0]["cause"] == "email_opened"
+    assert shown[0]["changes"][0] == ["default", 85, "A1", True]
+    assert shown[0]["at"] >= shown[-1]["at"]
+
+
+async def test_worker_state_keeps_only_what_the_model_reads(
+    client: aioredis.Redis, unique: str
+) -> None:
+    processor = make_processor(client, unique)
+    profile = {
+        "event_id": "p-1",
+        "lead_id": "private-lead",
+        "type": "profile_updated",
+        "occurred_at": "2026-11-01T10:00:00Z",
+        "properties": {
+            "email": "dana@acme.example",
+            "job_title": "VP Sales",
+            "favourite_colour": "teal",
+            "company_size": 600,
+        },
+    }
+    await processor.confirm(await processor.process(records([profile])))
+    raw = await client.get(f"p-{unique}:lead:{{private-lead}}")
+    assert raw is not None
+    assert b"dana@" not in raw and b"teal" not in raw  # no e-mail address, nothing unread
+    stored = (await processor.store.load(["private-lead"]))["private-lead"]
+    profile_kept = {k: v[0] for k, v in stored.state("default").profile.items()}
+    assert profile_kept == {
+        "email_domain": "acme.example",
+        "job_title": "VP Sales",
+        "company_size": 600,
+    }
