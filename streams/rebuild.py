@@ -9,9 +9,10 @@ checkpoints it writes let the worker carry on from where the rebuild stopped.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -111,14 +112,29 @@ Announced = dict[tuple[str, str], tuple[int, bool]]
 
 
 async def _announced(consumer: AIOKafkaConsumer, settings: Settings) -> Announced:
-    """(lead, model) -> (crossing, hot) of the last hot alert or cooling on the routing topic."""
+    """(lead, model) -> (crossing, hot) as the routing topic tells it; see `fold_announcements`."""
     announced: Announced = {}
     async for records, _ in _read_to_end(consumer, settings, [settings.topics.hot]):
-        for message in records:  # in offset order per partition, and a lead has one partition
-            alert = orjson.loads(message.value or b"{}")
-            key = (str(alert.get("lead_id")), str(alert.get("model")))
-            announced[key] = (int(alert.get("crossing", 0)), alert.get("kind") == "hot")
+        fold_announcements(announced, (orjson.loads(m.value or b"{}") for m in records))
     return announced
+
+
+def fold_announcements(announced: Announced, alerts: Iterable[dict[str, Any]]) -> None:
+    """Fold hot alerts and coolings, in offset order, into what their consumers were told.
+
+    The highest crossing wins, not the last message: a worker replaying writes Redis lost may
+    announce an earlier crossing again (same id, dropped by consumers) after a later one. A lead is
+    hot when its highest crossing was alerted and not yet cooled; a replayed alert of a crossing
+    whose cooling was already sent does not make it hot again, as consumers drop that duplicate.
+    """
+    for alert in alerts:
+        key = (str(alert.get("lead_id")), str(alert.get("model")))
+        crossing, hot = int(alert.get("crossing", 0)), alert.get("kind") == "hot"
+        seen, was_hot = announced.get(key, (0, False))
+        if crossing > seen:
+            announced[key] = (crossing, hot)
+        elif crossing == seen and was_hot and not hot:
+            announced[key] = (crossing, False)
 
 
 async def catch_up_with_announced(
