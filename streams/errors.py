@@ -13,3 +13,11 @@ class StateConflict(StreamsError):
     """Another writer changed a lead between our read and our write; re-read and apply again."""
 
     retryable = True
+
+
+class UnknownDictionary(StreamsError):
+    """A lead record names a compression dictionary this leadscore lacks: a newer one wrote it.
+
+    Only an upgrade helps. The worker still retries its batch, logging this error, rather than
+    skip the lead: writing over the record would lose the lead's state.
+    """

@@ -169,7 +169,7 @@ class Processor:
         cooling: dict[str, float | None] = {}
         for _ in range(MAX_ATTEMPTS):
             loaded = await self.store.load(pending)
-            plans = {lead: self._plan(loaded[lead], pending[lead], now, force) for lead in pending}
+            plans = {lead: self.plan(loaded[lead], pending[lead], now, force) for lead in pending}
             writes = [p.write for p in plans.values() if p.write is not None]
             conflicts = set(await self.store.commit(writes))
             for lead_id, plan in plans.items():
@@ -189,9 +189,13 @@ class Processor:
             raise StateConflict(f"{len(pending)} leads kept changing under us; retry the batch")
         await self.store.schedule_cooling(cooling)
 
-    def _plan(
+    def plan(
         self, stored: StoredLead, events: list[tuple[Event, Record]], now: float, force: bool
     ) -> _Plan:
+        """Apply ``events`` to ``stored`` in place and say what to write and send; no I/O.
+
+        Public for tools that build lead records without a worker (``ops/train-dictionary``).
+        """
         latest: tuple[Event, Record] | None = None
         for event, record in events:
             applied = False

@@ -3,9 +3,11 @@
 A lead is one Redis string, not a hash: a hash whose values exceed Redis's small-value limit is
 stored as a full hash table, several times the size of the data. The layout is
 
-    <version>\\n  then per model:  u8 name length, name, u8 summary length, summary,
-                                    u32 state length, state (see ``scoring.state``)
-                  then:            u32 history length, history (JSON list, newest first)
+    <version>\\n  then the body, compressed with a shared dictionary (``streams.compression``)
+
+and the body is, per model:  u8 name length, name, u8 summary length, summary,
+                             u32 state length, state (see ``scoring.state``)
+                 then:       u32 history length, history (JSON list, newest first)
 
 The version leads so that the compare-and-set script can read it without decoding the rest.
 """
@@ -19,6 +21,7 @@ from typing import Any
 import orjson
 
 from scoring.state import LeadState
+from streams import compression
 
 _U8 = struct.Struct(">B")
 _U32 = struct.Struct(">I")
@@ -44,7 +47,12 @@ class StoredLead:
 
 def encode(lead: StoredLead, version: int) -> bytes:
     """The record of ``lead`` stamped with ``version``."""
-    parts = [b"%d\n" % version, _U8.pack(len(lead.states))]
+    return b"%d\n" % version + compression.compress(body(lead))
+
+
+def body(lead: StoredLead) -> bytes:
+    """The record's body before compression."""
+    parts = [_U8.pack(len(lead.states))]
     for model, state in lead.states.items():
         name = model.encode()
         summary = lead.summaries.get(model, "").encode()
@@ -63,8 +71,9 @@ def decode(lead_id: str, data: bytes | None, outbox: bytes | None = None) -> Sto
         return StoredLead(lead_id, 0, outbox=pending)
     newline = data.index(b"\n")
     lead = StoredLead(lead_id, int(data[:newline]), outbox=pending)
-    (models,) = _U8.unpack_from(data, newline + 1)
-    pos = newline + 2
+    data = compression.decompress(memoryview(data)[newline + 1 :])
+    (models,) = _U8.unpack_from(data)
+    pos = 1
     for _ in range(models):
         (size,) = _U8.unpack_from(data, pos)
         name = data[pos + 1 : pos + 1 + size].decode()

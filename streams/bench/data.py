@@ -47,6 +47,7 @@ def generate(
     topics: TopicNames,
     end: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    seed: int = SEED,
 ) -> BenchData:
     """``events`` simulated events over (at most) ``leads`` leads, in time order.
 
@@ -61,7 +62,7 @@ def generate(
     collected: list[dict[str, object]] = []
     round_ = 0
     while len(collected) < events:
-        world = simulate(leads, SIM_DAYS, SEED + round_, end).events
+        world = simulate(leads, SIM_DAYS, seed + round_, end).events
         if round_:
             for event in world:
                 event["event_id"] = f"{event['event_id']}-r{round_}"
