@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import time
 import urllib.request
 from collections.abc import Callable
@@ -17,19 +16,13 @@ from pathlib import Path
 
 import orjson
 
-from streams.bench.proc import LEADSCORE, Child, child_env
+from streams.bench.proc import LEADSCORE, Child, child_env, free_port
 from streams.bench.timing import Progress
 
 POLL_SECONDS = 0.2
 _HANDLED = re.compile(
     r"^leadscore_events_(?:consumed|rejected)_total(?:\{[^}]*\})? ([0-9.e+-]+)$", re.MULTILINE
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Worker:

@@ -3,13 +3,34 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 # The CLI's entry point, run by the same interpreter, so the bench measures the code it ships with.
 LEADSCORE = [sys.executable, "-c", "from streams.cli import main; main()"]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a child (or a test's private service) to bind.
+
+    Taken below Linux's ephemeral range (32768 and up), not by binding port 0: a port the kernel
+    hands out for ``bind(0)`` is also the kind it gives outgoing connections, and one of those may
+    take it before the child binds it.
+    """
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(20_000, 32_000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError("no free TCP port between 20000 and 32000")
 
 
 class Child:

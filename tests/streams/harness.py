@@ -7,7 +7,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,17 +22,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from scoring.engine import evaluate
 from scoring.model import Model
+from streams.bench.proc import free_port
 from streams.keys import Keys
 from streams.metrics import Metrics
 from streams.store import LeadStore, StoredLead, connect
 
 LEADSCORE = str(Path(sys.executable).with_name("leadscore"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
