@@ -75,10 +75,11 @@ def engagement_points(signals: Mapping[str, list[float]], cm: CompiledModel, at:
     """The engagement sum before the overall clamp (no explanation, for the fast path)."""
     fired = _rule_points(signals, cm, at)
     scales = _group_scales(fired, cm) if cm.group_caps else {}
-    total = 0.0
-    for r, points, _, _ in fired.values():
-        total += points * scales.get(r.group, 1.0) if r.group is not None else points
-    return total
+    # fsum is exact, so this equals the sum over engagement_parts to the bit, in any order
+    return math.fsum(
+        points * scales.get(r.group, 1.0) if r.group is not None else points
+        for r, points, _, _ in fired.values()
+    )
 
 
 def engagement_parts(

@@ -168,19 +168,26 @@ def evaluate(state: LeadState, model: Model, at: datetime, explained: bool = Tru
     cm = compiled(model)
     at_s = _epoch(at)
     view = profile_view(state.profile)
-    parts = fit_parts(view, cm)
-    fit_raw = math.fsum(p.points for p in parts)
+    if explained:
+        parts = fit_parts(view, cm)
+        eng_parts = engagement_parts(state.signals, cm, at_s)
+        fit_raw = math.fsum(p.points for p in parts)
+        eng_raw = math.fsum(p.points for p in eng_parts)
+    else:  # the same sums (fsum is exact, so equal to the bit), without building the reasons
+        fit_raw = fit_points(view, cm)
+        eng_raw = engagement_points(state.signals, cm, at_s)
     fit = _clamp(fit_raw, model.fit.min, model.fit.max)
-    fit_adj = _clamp_part("fit", fit_raw, model.fit.min, model.fit.max)
-    eng_parts = engagement_parts(state.signals, cm, at_s)
-    eng_raw = math.fsum(p.points for p in eng_parts)
     eng = _clamp(eng_raw, model.engagement.min, model.engagement.max)
-    eng_adj = _clamp_part("engagement", eng_raw, model.engagement.min, model.engagement.max)
     total = fit + eng
-    total_adj = _clamp_part("score", total, 0.0, 100.0)
     score = _round_score(_clamp(total, 0.0, 100.0))
-    all_parts = [*parts, *([fit_adj] if fit_adj else []), *eng_parts]
-    all_parts += [p for p in (eng_adj, total_adj) if p is not None]
+    explanation: tuple[Contribution, ...] = ()
+    if explained:
+        fit_adj = _clamp_part("fit", fit_raw, model.fit.min, model.fit.max)
+        eng_adj = _clamp_part("engagement", eng_raw, model.engagement.min, model.engagement.max)
+        total_adj = _clamp_part("score", total, 0.0, 100.0)
+        all_parts = [*parts, *([fit_adj] if fit_adj else []), *eng_parts]
+        all_parts += [p for p in (eng_adj, total_adj) if p is not None]
+        explanation = explain(all_parts, score)
     hot = is_hot(state.hot, score, model.thresholds)
     fit_grade, eng_grade = grade(fit, eng, model.grades)
     return Score(
@@ -194,7 +201,7 @@ def evaluate(state: LeadState, model: Model, at: datetime, explained: bool = Tru
         grade=fit_grade + eng_grade,
         route=route(model.routing, fit_grade, eng_grade, view, cm.route_matchers) if hot else None,
         hot=hot,
-        explanation=explain(all_parts, score) if explained else (),
+        explanation=explanation,
     )
 
 

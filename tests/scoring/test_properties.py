@@ -134,3 +134,17 @@ def test_offline_results_do_not_depend_on_file_order(
     [a] = score_events(parsed, [MODEL], AT)
     [b] = score_events(shuffled, [MODEL], AT)
     assert (a.score, a.hot, a.grade, a.route) == (b.score, b.hot, b.grade, b.route)
+
+
+@settings(max_examples=150, deadline=None)
+@given(lead_events(), st.integers(0, 400))
+def test_a_score_without_reasons_is_the_score_with_them(
+    events: list[dict[str, Any]], days_later: int
+) -> None:
+    """The worker scores most changes without an explanation; it must be the very same score."""
+    state = _state(events)
+    at = T0 + timedelta(days=days_later)
+    full, bare = evaluate(state, MODEL, at), evaluate(state, MODEL, at, explained=False)
+    assert bare.explanation == ()
+    assert (bare.score, bare.fit, bare.engagement) == (full.score, full.fit, full.engagement)
+    assert (bare.grade, bare.hot, bare.route) == (full.grade, full.hot, full.route)
