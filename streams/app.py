@@ -17,6 +17,7 @@ from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
 from scoring.model import Model
+from streams.cache import LeadCache
 from streams.consumer import BatchConsumer
 from streams.errors import StreamsError
 from streams.kafka_options import client_options, faust_options
@@ -48,7 +49,6 @@ class Runtime:
         self._processor: Processor | None = None
         self._publisher: Publisher | None = None
         self._publisher_lock = asyncio.Lock()
-        self._redis_run_id: str | None = None
 
     @property
     def store(self) -> LeadStore:
@@ -61,7 +61,11 @@ class Runtime:
     def processor(self) -> Processor:
         if self._processor is None:
             self._processor = Processor(
-                self.store, self.models, self.metrics, self.settings.max_event_bytes
+                self.store,
+                self.models,
+                self.metrics,
+                self.settings.max_event_bytes,
+                cache=LeadCache(self.settings.lead_cache),
             )
         return self._processor
 
@@ -96,10 +100,8 @@ class Runtime:
 
     async def watch_redis(self) -> None:
         """Rewind when Redis restarted: it may have lost its last second of writes."""
-        run_id = str((await self.store.client.info("server"))["run_id"])
-        if self._redis_run_id is not None and run_id != self._redis_run_id and self.consumer:
+        if await self.store.restarted() and self.consumer:
             self.consumer.request_rewind("Redis restarted")
-        self._redis_run_id = run_id
 
     async def catch_up_announced(self) -> None:
         """After replaying writes Redis lost: no lead may count fewer crossings than announced."""
@@ -117,7 +119,8 @@ class Runtime:
         outcome = await pending
         if outcome.messages:
             await (await self.publisher()).send(outcome.messages)
-        await self.processor.confirm(outcome)
+        if not await self.processor.confirm(outcome) and self.consumer:
+            self.consumer.request_rewind("Redis restarted")
 
     async def retrying(self, what: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
         delay = 0.1

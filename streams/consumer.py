@@ -113,9 +113,11 @@ class BatchConsumer(Service):
         """
         assert self.consumer is not None
         consumer = self.consumer
+        self.runtime.processor.cache.clear()  # replayed events must meet what Redis holds
         chosen = list(partitions if partitions is not None else consumer.assignment())
         if not chosen:
             return 0
+        await self.runtime.store.restarted()  # checkpoints advance only on the Redis read here
         checkpoints = await self.runtime.store.checkpoints()
         rewound = 0
         for tp in chosen:
@@ -171,6 +173,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         # Wait for the batch in flight, then commit what it applied while the partitions are ours.
         async with self.owner.lock:
             await self.owner._commit(self.owner._uncommitted)
+            self.owner.runtime.processor.cache.clear()  # their leads may be written elsewhere now
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         owner = self.owner

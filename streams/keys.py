@@ -1,7 +1,8 @@
 """Redis key names.
 
-A lead's keys share the hash tag ``{lead_id}`` so the one script that updates a lead touches a
-single cluster slot; the same code therefore runs on a single Redis and on Redis Cluster.
+A lead's keys carry its id in braces, a Redis hash tag that would keep them in one cluster slot.
+The store's scripts write a whole batch of leads at once, though, so leadscore needs a single
+Redis (see ``streams.store``); the names stay as they are so that stored leads stay readable.
 """
 
 from __future__ import annotations

@@ -29,6 +29,12 @@ class Metrics:
         self.dedupe_hits = Counter(
             "leadscore_dedupe_hits", "Events already applied (redelivered or repeated).", registry=r
         )
+        self.lead_reads = Counter(
+            "leadscore_lead_reads",
+            "Leads a batch needed, by where they came from: the worker's cache or Redis.",
+            ["source"],
+            registry=r,
+        )
         self.state_conflicts = Counter(
             "leadscore_state_conflicts",
             "Lead writes retried because another writer changed the lead first.",

@@ -25,6 +25,7 @@ from scoring.fit import email_domain
 from scoring.model import Model, profile_attributes
 from streams import messages
 from streams import record as lead_record
+from streams.cache import LeadCache
 from streams.codec import Rejection, decode
 from streams.errors import StateConflict
 from streams.messages import Channel, OutMessage
@@ -93,6 +94,7 @@ class Processor:
         max_event_bytes: int,
         clock: Callable[[], float] = time.time,
         emit: bool = True,
+        cache: LeadCache | None = None,
     ) -> None:
         if not models:
             raise ValueError("at least one model is needed")
@@ -104,11 +106,14 @@ class Processor:
         # False when rebuilding state from retained topics: everything it would send was sent
         # when the events first arrived.
         self.emit = emit
+        self.cache = cache if cache is not None else LeadCache(0)
         # Each model's state keeps only the profile attributes that model reads: less memory, and
         # no e-mail address in Redis when rules read only its domain (see README, "Memory").
         self._profile_keep = {m.name: profile_attributes(m) for m in self.models}
         # label lookups cost a microsecond each; an event type's counter is looked up once
         self._consumed = functools.cache(self.metrics.events_consumed.labels)
+        self._read_cache = self.metrics.lead_reads.labels("cache")
+        self._read_redis = self.metrics.lead_reads.labels("redis")
 
     async def process(self, records: Iterable[Record]) -> Outcome:
         now = self.clock()
@@ -116,6 +121,7 @@ class Processor:
         outcome = Outcome()
         by_lead: dict[str, list[tuple[Event, Record]]] = {}
         offsets = outcome.offsets
+        consumed: dict[EventType, int] = {}
         for record in records:
             key = f"{record.topic}:{record.partition}"
             if record.offset >= offsets.get(key, -1):
@@ -139,8 +145,10 @@ class Processor:
                 )
                 continue
             outcome.events += 1
-            self._consumed(decoded.type.value).inc()
+            consumed[decoded.type] = consumed.get(decoded.type, 0) + 1
             by_lead.setdefault(decoded.lead_id, []).append((decoded, record))
+        for event_type, count in consumed.items():  # a counter's lock per type, not per event
+            self._consumed(event_type.value).inc(count)
         await self._update(by_lead, now, outcome, force=False)
         return outcome
 
@@ -150,9 +158,18 @@ class Processor:
         await self._update({lead: [] for lead in lead_ids}, self.clock(), outcome, force=True)
         return outcome
 
-    async def confirm(self, outcome: Outcome) -> None:
-        """Call after every message of ``outcome`` was acknowledged by Kafka."""
-        await self.store.finish(outcome.outboxes, outcome.offsets)
+    async def confirm(self, outcome: Outcome) -> bool:
+        """Call after every message of ``outcome`` was acknowledged by Kafka.
+
+        False: Redis restarted since the batch's leads were read, so it may have lost writes;
+        the checkpoints did not move, and the caller must rewind to them.
+        """
+        sure = await self.store.finish(outcome.outboxes, outcome.offsets)
+        for lead_id in outcome.outboxes:  # as the finish script just did in Redis
+            cached = self.cache.get(lead_id)
+            if cached is not None:
+                cached.outbox = []
+        return sure
         now = self.clock()
         for origin in outcome.alert_origins:
             self.metrics.event_to_alert_seconds.observe(max(now - origin, 0.0))
@@ -168,19 +185,28 @@ class Processor:
         pending = dict(by_lead)
         cooling: dict[str, float | None] = {}
         for _ in range(MAX_ATTEMPTS):
-            loaded = await self.store.load(pending)
+            loaded = self.cache.take(pending)
+            self._read_cache.inc(len(loaded))
+            if len(loaded) < len(pending):
+                missing = [i for i in pending if i not in loaded]
+                self._read_redis.inc(len(missing))
+                loaded.update(await self.store.load(missing))
             plans = {lead: self.plan(loaded[lead], pending[lead], now, force) for lead in pending}
             writes = [p.write for p in plans.values() if p.write is not None]
             conflicts = set(await self.store.commit(writes))
             for lead_id, plan in plans.items():
                 if lead_id in conflicts:
                     continue
+                if plan.write is not None:
+                    stored = loaded[lead_id]
+                    stored.version, stored.outbox = plan.write.version + 1, plan.outbox
                 if plan.outbox:
                     outcome.outboxes[lead_id] = plan.outbox_bytes
                     outcome.messages.extend(_out_message(lead_id, entry) for entry in plan.outbox)
                     outcome.alert_origins.extend(plan.origins)
                 if plan.reschedule:
                     cooling[lead_id] = plan.cooling_at
+            self.cache.keep(loaded[lead] for lead in plans if lead not in conflicts)
             if not conflicts:
                 break
             self.metrics.state_conflicts.inc(len(conflicts))

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from redis.exceptions import RedisError
 
 from scoring.engine import cools_at
 from scoring.model import Model
@@ -93,7 +94,8 @@ async def rebuild(
         read = events = rejected = 0
         async for records, total in _read_to_end(consumer, settings, settings.topics.inputs):
             outcome = await processor.process(records)
-            await processor.confirm(outcome)
+            if not await processor.confirm(outcome):
+                raise RedisError("Redis restarted during the rebuild and may have lost its writes")
             read += len(records)
             events += outcome.events
             rejected += outcome.rejected

@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     history_length: int = Field(
         5, ge=0, description="Score changes kept per lead for `GET /leads/{id}` (0: none)."
     )
+    lead_cache: int = Field(
+        20_000,
+        ge=0,
+        description="Leads the worker keeps decoded in memory after writing them, so their next "
+        "events skip reading Redis (about 4.5 KB each; 0: off).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level of the worker and the CLI."
     )

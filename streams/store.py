@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.backoff import ExponentialBackoff
@@ -53,7 +54,12 @@ class LeadWrite:
 
 
 class LeadStore:
-    """Reads and writes leads; every call is one network round trip however many leads it covers."""
+    """Reads and writes leads; every call is one network round trip however many leads it covers.
+
+    Each call is also one Redis command (a multi-key read or script) for the whole batch: per-lead
+    commands cost the client more than the writes cost Redis. A batch's keys span many hash slots,
+    so leadscore needs a single Redis (with replicas if wanted), not Redis Cluster.
+    """
 
     def __init__(
         self, client: aioredis.Redis, keys: Keys, history_length: int, metrics: Metrics
@@ -62,23 +68,24 @@ class LeadStore:
         self.keys = keys
         self.history_length = max(history_length, 0)
         self.metrics = metrics
+        # The Redis instance (its run id) the checkpoints may advance on; see ``finish``.
+        self.run_id: str | None = None
         self._commit = client.register_script(_LUA.joinpath("commit.lua").read_bytes())
-        self._clear = client.register_script(_LUA.joinpath("clear_outbox.lua").read_bytes())
-        self._advance = client.register_script(_LUA.joinpath("advance_offsets.lua").read_bytes())
+        self._finish = client.register_script(_LUA.joinpath("finish.lua").read_bytes())
 
     async def load(self, lead_ids: Iterable[str]) -> dict[str, StoredLead]:
         ids = list(lead_ids)
         if not ids:
             return {}
         started = time.perf_counter()
-        async with self.client.pipeline(transaction=False) as pipe:
-            for lead_id in ids:
-                pipe.mget(self.keys.lead(lead_id), self.keys.outbox(lead_id))
-            rows: list[list[bytes | None]] = await pipe.execute()
+        keys = self.keys
+        rows: list[Any] = await self.client.mget(
+            [k for lead_id in ids for k in (keys.lead(lead_id), keys.outbox(lead_id))]
+        )
         self.metrics.redis_seconds.labels("load").observe(time.perf_counter() - started)
         return {
-            lead_id: record.decode(lead_id, data, outbox)
-            for lead_id, (data, outbox) in zip(ids, rows, strict=True)
+            lead_id: record.decode(lead_id, rows[2 * i], rows[2 * i + 1])
+            for i, lead_id in enumerate(ids)
         }
 
     async def commit(self, writes: Sequence[LeadWrite]) -> list[str]:
@@ -86,36 +93,43 @@ class LeadStore:
         if not writes:
             return []
         started = time.perf_counter()
-        async with self.client.pipeline(transaction=False) as pipe:
-            for w in writes:
-                await self._commit(
-                    keys=[self.keys.lead(w.lead_id), self.keys.outbox(w.lead_id)],
-                    args=[w.version, w.record, w.outbox],
-                    client=pipe,
-                )
-            results = await pipe.execute()
+        keys: list[str] = []
+        args: list[bytes | int] = []
+        for w in writes:
+            keys += [self.keys.lead(w.lead_id), self.keys.outbox(w.lead_id)]
+            args += [w.version, w.record, w.outbox]
+        conflicts = await self._commit(keys=keys, args=args)
         self.metrics.redis_seconds.labels("commit").observe(time.perf_counter() - started)
-        return [w.lead_id for w, r in zip(writes, results, strict=True) if not r]
+        return [writes[int(i) - 1].lead_id for i in conflicts]
 
-    async def finish(self, sent: Mapping[str, bytes], offsets: Mapping[str, int]) -> None:
+    async def finish(self, sent: Mapping[str, bytes], offsets: Mapping[str, int]) -> bool:
         """After Kafka acknowledged a batch's messages: clear the outboxes, advance checkpoints.
 
         Both happen after every lead write of the batch, and Redis's append-only file keeps
         writes in order; so a checkpoint that survives a Redis crash never covers a lost state.
+        Returns False when Redis turns out to have restarted since this store last looked: the
+        checkpoints then stay where they are, and the caller must rewind to them.
         """
         if not sent and not offsets:
-            return
+            return True
         started = time.perf_counter()
-        async with self.client.pipeline(transaction=False) as pipe:
-            for lead_id, outbox in sent.items():
-                await self._clear(keys=[self.keys.outbox(lead_id)], args=[outbox], client=pipe)
-            if offsets:
-                args: list[str | int] = []
-                for field, offset in offsets.items():
-                    args += [field, offset]
-                await self._advance(keys=[self.keys.offsets], args=args, client=pipe)
-            await pipe.execute()
+        args: list[bytes | str | int] = [self.run_id or "", len(offsets)]
+        for field, offset in offsets.items():
+            args += [field, offset]
+        args += sent.values()
+        keys = [self.keys.offsets, *(self.keys.outbox(lead_id) for lead_id in sent)]
+        run_id = _text(await self._finish(keys=keys, args=args))
         self.metrics.redis_seconds.labels("finish").observe(time.perf_counter() - started)
+        return not offsets or not self._saw_restart(run_id)
+
+    async def restarted(self) -> bool:
+        """Whether Redis is another instance (it restarted) since this store last looked."""
+        info = await self.client.info("server")
+        return self._saw_restart(str(info["run_id"]))
+
+    def _saw_restart(self, run_id: str) -> bool:
+        known, self.run_id = self.run_id, run_id
+        return known is not None and known != run_id
 
     async def checkpoints(self) -> dict[str, int]:
         """Every partition's checkpoint, as ``{"topic:partition": next offset}``."""

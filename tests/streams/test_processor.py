@@ -14,6 +14,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from scoring.model import default_model
+from streams import compression
+from streams.cache import LeadCache
 from streams.keys import Keys
 from streams.messages import Channel
 from streams.metrics import Metrics
@@ -40,6 +42,12 @@ def make_processor(
     metrics = Metrics()
     store = store_cls(client, Keys(f"p-{unique}"), 10, metrics)
     return Processor(store, [default_model()], metrics, max_event_bytes=65536)
+
+
+def cached_processor(client: aioredis.Redis, unique: str) -> Processor:
+    metrics = Metrics()
+    store = LeadStore(client, Keys(f"p-{unique}"), 10, metrics)
+    return Processor(store, [default_model()], metrics, 65536, cache=LeadCache(100))
 
 
 def records(events: Iterable[dict[str, object]]) -> list[Record]:
@@ -161,7 +169,9 @@ async def test_worker_state_keeps_only_what_the_model_reads(
     await processor.confirm(await processor.process(records([profile])))
     raw = await client.get(f"p-{unique}:lead:{{private-lead}}")
     assert raw is not None
-    assert b"dana@" not in raw and b"teal" not in raw  # no e-mail address, nothing unread
+    body = compression.decompress(raw[raw.index(b"\n") + 1 :])  # the record as written
+    assert b"VP Sales" in body and b"acme.example" in body
+    assert b"dana@" not in body and b"teal" not in body  # no e-mail address, nothing unread
     stored = (await processor.store.load(["private-lead"]))["private-lead"]
     profile_kept = {k: v[0] for k, v in stored.state("default").profile.items()}
     assert profile_kept == {
@@ -169,3 +179,69 @@ async def test_worker_state_keeps_only_what_the_model_reads(
         "job_title": "VP Sales",
         "company_size": 600,
     }
+
+
+async def test_a_lead_just_written_is_not_read_back(client: aioredis.Redis, unique: str) -> None:
+    seed = seed_hot_lead("busy-lead", datetime.now(UTC))
+    cached, plain = cached_processor(client, unique), make_processor(client, f"{unique}x")
+    for event in seed:
+        await cached.confirm(await cached.process(records([event])))
+        await plain.confirm(await plain.process(records([event])))
+    reads = cached.metrics.lead_reads
+    assert reads.labels("redis")._value.get() == 1  # the first event: a lead not seen yet
+    assert reads.labels("cache")._value.get() == len(seed) - 1
+    # what reached Redis is what a worker without the cache writes
+    a = (await cached.store.load(["busy-lead"]))["busy-lead"]
+    b = (await plain.store.load(["busy-lead"]))["busy-lead"]
+    assert (a.version, a.summaries, a.outbox) == (b.version, b.summaries, b.outbox)
+    sa, sb = a.state("default"), b.state("default")
+    assert (sa.seen, sa.profile, sa.hot) == (sb.seen, sb.profile, sb.hot)
+    assert sa.crossings == sb.crossings == 1
+    keys = [k async for k in client.scan_iter(match=f"p-{unique}x:*")]
+    await client.delete(*keys)
+
+
+async def test_a_cached_lead_another_writer_changed_is_read_again(
+    client: aioredis.Redis, unique: str
+) -> None:
+    seed = seed_hot_lead("shared-lead", datetime.now(UTC))
+    cached, rival = cached_processor(client, unique), make_processor(client, unique)
+    await cached.confirm(await cached.process(records(seed[:3])))
+    await rival.confirm(await rival.process(records(seed[3:5])))  # e.g. after a rebalance
+    await cached.confirm(await cached.process(records(seed[5:])))
+    assert cached.metrics.state_conflicts._value.get() == 1  # its cached copy was stale
+    stored = (await cached.store.load(["shared-lead"]))["shared-lead"]
+    assert len(stored.state("default").seen) == len(seed)  # both writers' events are kept
+
+
+async def test_a_confirmed_outbox_is_not_sent_again_from_the_cache(
+    client: aioredis.Redis, unique: str
+) -> None:
+    batch = records(seed_hot_lead("sent-lead", datetime.now(UTC)))
+    cached = cached_processor(client, unique)
+    first = await cached.process(batch)
+    assert alerts(first)
+    again = await cached.process(batch)  # not confirmed yet: the pending outbox is sent again
+    assert [m.value for m in again.messages] == [m.value for m in first.messages]
+    await cached.confirm(again)
+    assert (await cached.process(batch)).messages == []
+
+
+async def test_checkpoints_move_only_on_the_redis_the_batch_was_written_to(
+    client: aioredis.Redis, unique: str
+) -> None:
+    store = LeadStore(client, Keys(f"p-{unique}"), 10, Metrics())
+    assert not await store.restarted()  # the first look only learns the instance
+    await client.set(store.keys.outbox("a"), b"[1]")
+    assert await store.finish({"a": b"[1]"}, {"in:0": 5})
+    assert await store.checkpoints() == {"in:0": 5}
+    assert await client.get(store.keys.outbox("a")) is None
+
+    store.run_id = "0" * 40  # as if the batch's leads went to an instance that has since restarted
+    await client.set(store.keys.outbox("b"), b"[2]")
+    assert not await store.finish({"b": b"[2]"}, {"in:0": 9})
+    assert await store.checkpoints() == {"in:0": 5}  # its writes may be lost: no skipping them
+    assert await client.get(store.keys.outbox("b")) is None  # what Kafka has is still forgotten
+    assert store.run_id != "0" * 40 and not await store.restarted()
+    assert await store.finish({}, {"in:0": 9})
+    assert await store.checkpoints() == {"in:0": 9}
