@@ -64,7 +64,7 @@ def table(result: dict[str, Any]) -> Table:
     t.add_row(
         "Redis per lead (MEMORY USAGE)",
         f"{result['redis_bytes_per_lead']:,.0f} B",
-        "hash + history",
+        "record + any pending outbox; ceiling 400",
     )
     t.add_row(
         "Redis per lead (used_memory delta)",

@@ -88,6 +88,7 @@ class Bench:
             "BATCH_WITHIN": s.batch_within,
             "COOLING_INTERVAL": s.cooling_interval,
             "HISTORY_LENGTH": s.history_length,
+            "LEAD_CACHE": s.lead_cache,
         }
         return {f"LEADSCORE_{k}": str(v) for k, v in pairs.items()}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import time
@@ -92,7 +93,20 @@ def worker() -> None:
     from streams.app import create_app
 
     faust_app, _ = create_app(settings, models)
+    tune_gc()
     Worker(faust_app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
+
+
+def tune_gc() -> None:
+    """Collect reference cycles far less often than CPython's default.
+
+    A batch allocates many short-lived objects but almost no cycles (reference counting frees
+    them), yet by default the collector walks the young objects every 700 allocations and, every
+    so often, all of them, the lead cache included: a fifth of the worker's time. What start-up
+    loaded lives as long as the process, so it is frozen out of the walks altogether.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 @app.command()

@@ -26,3 +26,13 @@ def test_offline_scoring_does_not_load_the_stream_stack() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_worker_tunes_the_cycle_collector_for_its_batches() -> None:
+    # In a child: freezing and thresholds are process-wide, the test process keeps its own.
+    probe = (
+        "import gc; from streams.cli.stream_cmds import tune_gc; tune_gc(); "
+        "print(gc.get_threshold(), gc.get_freeze_count() > 1000)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["(50000,", "20,", "100)", "True"]
