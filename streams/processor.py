@@ -169,10 +169,10 @@ class Processor:
             cached = self.cache.get(lead_id)
             if cached is not None:
                 cached.outbox = []
-        return sure
         now = self.clock()
         for origin in outcome.alert_origins:
             self.metrics.event_to_alert_seconds.observe(max(now - origin, 0.0))
+        return sure
 
     async def _update(
         self,

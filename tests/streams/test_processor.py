@@ -227,6 +227,18 @@ async def test_a_confirmed_outbox_is_not_sent_again_from_the_cache(
     assert (await cached.process(batch)).messages == []
 
 
+async def test_a_confirmed_alert_times_its_way_from_the_event(
+    client: aioredis.Redis, unique: str
+) -> None:
+    processor = make_processor(client, unique)
+    outcome = await processor.process(records(seed_hot_lead("timed-lead", datetime.now(UTC))))
+    assert alerts(outcome)
+    registry = processor.metrics.registry
+    assert registry.get_sample_value("leadscore_event_to_alert_seconds_count") == 0
+    assert await processor.confirm(outcome)
+    assert registry.get_sample_value("leadscore_event_to_alert_seconds_count") == 1
+
+
 async def test_checkpoints_move_only_on_the_redis_the_batch_was_written_to(
     client: aioredis.Redis, unique: str
 ) -> None:
