@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,9 +50,26 @@ def test_worker_logs_are_json_lines_without_personal_data(
     path = tmp_path / "events.jsonl"
     path.write_bytes(jsonl(events) + b'{"broken": "dana-' + unique.encode() + b'@example.org"\n')
     run_cli("produce", str(path), env=worker.env)
-    worker.wait_handled(len(events))
+    # the HTTP way in, with a valid lead and an item that fails validation, both carrying an email
+    posted = seed_hot_lead("log-lead-http", datetime.now(UTC))
+    emails.append(f"poster-{unique}@example.org")
+    posted[0]["properties"]["email"] = emails[-1]
+    bad_item = {"lead_id": f"x-{unique}@example.org", "type": "page_view"}
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{worker.port}/events",
+        data=orjson.dumps([*posted, bad_item]),
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as answered:
+        urllib.request.urlopen(request, timeout=10)
+    assert answered.value.code == 422  # the caller hears what was wrong; the log does not keep it
+    worker.wait_handled(len(events) + len(posted))
+    metrics = worker.get("/metrics").decode()
     worker.stop()
 
+    for email in emails:
+        assert email not in metrics
+    assert unique not in metrics.replace(f"t-{unique}", "")
     text = worker.log_path.read_text()
     lines = [line for line in text.splitlines() if line.strip()]
     assert len(lines) > 10
