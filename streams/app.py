@@ -53,7 +53,7 @@ class Runtime:
     @property
     def store(self) -> LeadStore:
         if self._store is None:
-            client = connect(self.settings.redis_url)
+            client = connect(self.settings.redis_url, self.settings.redis_cluster)
             self._store = LeadStore(client, self.keys, self.settings.history_length, self.metrics)
         return self._store
 

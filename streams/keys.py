@@ -1,8 +1,8 @@
 """Redis key names.
 
-A lead's keys carry its id in braces, a Redis hash tag that would keep them in one cluster slot.
-The store's scripts write a whole batch of leads at once, though, so leadscore needs a single
-Redis (see ``streams.store``); the names stay as they are so that stored leads stay readable.
+A lead's keys carry its id in braces, a Redis hash tag, so they share one Redis Cluster slot: the
+store's scripts, which write a batch of leads at once, are split by slot on a cluster (see
+``streams.store``) and still see each lead's record and outbox together.
 """
 
 from __future__ import annotations

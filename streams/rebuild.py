@@ -84,7 +84,7 @@ async def rebuild(
     are taken from the last hot alert or cooling it announced on the routing topic. A rebuilt lead
     therefore never reuses the id of an alert already sent for an earlier crossing.
     """
-    client = connect(settings.redis_url)
+    client = connect(settings.redis_url, settings.redis_cluster)
     metrics = Metrics()
     store = LeadStore(client, Keys(settings.redis_prefix), settings.history_length, metrics)
     processor = Processor(store, models, metrics, settings.max_event_bytes, emit=False)

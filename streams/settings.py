@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(
         8, ge=1, description="Partitions of the input topics when the worker creates them."
     )
+    redis_cluster: bool = Field(
+        False,
+        description="LEADSCORE_REDIS_URL names a node of a Redis Cluster: use the cluster client "
+        "and split each batch's Redis commands by hash slot.",
+    )
     redis_prefix: str = Field(
         "ls", description="Prefix of every Redis key, so several deployments can share one Redis."
     )

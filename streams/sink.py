@@ -139,7 +139,7 @@ class WebhookSink:
             **client_options(self.settings),
             acks="all",
         )
-        redis = connect(self.settings.redis_url)
+        redis = connect(self.settings.redis_url, self.settings.redis_cluster)
         timeout = aiohttp.ClientTimeout(total=self.options.request_timeout)
         await consumer.start()
         await producer.start()

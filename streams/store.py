@@ -8,14 +8,17 @@ Redis write and the Kafka send.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.backoff import ExponentialBackoff
+from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
@@ -30,9 +33,18 @@ _LUA = Path(__file__).with_name("lua")
 __all__ = ["LeadStore", "LeadWrite", "StoredLead", "connect"]
 
 
-def connect(url: str) -> aioredis.Redis:
-    """A client that rides out short Redis outages by retrying with backoff."""
+def connect(url: str, cluster: bool = False) -> aioredis.Redis:
+    """A client that rides out short Redis outages by retrying with backoff.
+
+    With ``cluster``, redis-py's cluster client, reached through the node ``url`` names. It offers
+    every command leadscore uses under the same names, so it is typed as the plain client.
+    """
     retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=20)
+    if cluster:
+        return cast(
+            aioredis.Redis,
+            RedisCluster.from_url(url, retry=retry, socket_timeout=10, socket_connect_timeout=5),
+        )
     return aioredis.Redis.from_url(
         url,
         retry=retry,
@@ -57,8 +69,9 @@ class LeadStore:
     """Reads and writes leads; every call is one network round trip however many leads it covers.
 
     Each call is also one Redis command (a multi-key read or script) for the whole batch: per-lead
-    commands cost the client more than the writes cost Redis. A batch's keys span many hash slots,
-    so leadscore needs a single Redis (with replicas if wanted), not Redis Cluster.
+    commands cost the client more than the writes cost Redis. On Redis Cluster a command may only
+    touch one hash slot, so there a batch is split into one command per slot (a lead's keys share
+    its slot through their hash tag), sent concurrently.
     """
 
     def __init__(
@@ -68,24 +81,39 @@ class LeadStore:
         self.keys = keys
         self.history_length = max(history_length, 0)
         self.metrics = metrics
+        self.cluster = isinstance(client, RedisCluster)
         # The Redis instance (its run id) the checkpoints may advance on; see ``finish``.
         self.run_id: str | None = None
         self._commit = client.register_script(_LUA.joinpath("commit.lua").read_bytes())
         self._finish = client.register_script(_LUA.joinpath("finish.lua").read_bytes())
 
-    async def load(self, lead_ids: Iterable[str]) -> dict[str, StoredLead]:
+    def _by_slot(self, lead_ids: Iterable[str]) -> list[list[str]]:
+        """The leads in groups whose keys share a hash slot; a single group outside a cluster."""
         ids = list(lead_ids)
-        if not ids:
+        if not self.cluster:
+            return [ids]
+        groups: dict[int, list[str]] = {}
+        for lead_id in ids:
+            groups.setdefault(key_slot(self.keys.lead(lead_id).encode()), []).append(lead_id)
+        return list(groups.values())
+
+    async def load(self, lead_ids: Iterable[str]) -> dict[str, StoredLead]:
+        groups = self._by_slot(lead_ids)
+        if not groups[0]:
             return {}
         started = time.perf_counter()
         keys = self.keys
-        rows: list[Any] = await self.client.mget(
-            [k for lead_id in ids for k in (keys.lead(lead_id), keys.outbox(lead_id))]
+        rows: list[list[Any]] = await asyncio.gather(
+            *(
+                self.client.mget([k for i in group for k in (keys.lead(i), keys.outbox(i))])
+                for group in groups
+            )
         )
         self.metrics.redis_seconds.labels("load").observe(time.perf_counter() - started)
         return {
-            lead_id: record.decode(lead_id, rows[2 * i], rows[2 * i + 1])
-            for i, lead_id in enumerate(ids)
+            lead_id: record.decode(lead_id, found[2 * n], found[2 * n + 1])
+            for group, found in zip(groups, rows, strict=True)
+            for n, lead_id in enumerate(group)
         }
 
     async def commit(self, writes: Sequence[LeadWrite]) -> list[str]:
@@ -93,13 +121,20 @@ class LeadStore:
         if not writes:
             return []
         started = time.perf_counter()
+        by_id = {w.lead_id: w for w in writes}
+        found = await asyncio.gather(
+            *(self._commit_group([by_id[i] for i in group]) for group in self._by_slot(by_id))
+        )
+        self.metrics.redis_seconds.labels("commit").observe(time.perf_counter() - started)
+        return [lead_id for conflicts in found for lead_id in conflicts]
+
+    async def _commit_group(self, writes: list[LeadWrite]) -> list[str]:
         keys: list[str] = []
         args: list[bytes | int] = []
         for w in writes:
             keys += [self.keys.lead(w.lead_id), self.keys.outbox(w.lead_id)]
             args += [w.version, w.record, w.outbox]
         conflicts = await self._commit(keys=keys, args=args)
-        self.metrics.redis_seconds.labels("commit").observe(time.perf_counter() - started)
         return [writes[int(i) - 1].lead_id for i in conflicts]
 
     async def finish(self, sent: Mapping[str, bytes], offsets: Mapping[str, int]) -> bool:
@@ -108,22 +143,45 @@ class LeadStore:
         Both happen after every lead write of the batch, and Redis's append-only file keeps
         writes in order; so a checkpoint that survives a Redis crash never covers a lost state.
         Returns False when Redis turns out to have restarted since this store last looked: the
-        checkpoints then stay where they are, and the caller must rewind to them.
+        checkpoints then stay where they are, and the caller must rewind to them. On Redis Cluster
+        the checkpoints live on one shard and the leads on all of them, so no single run id can
+        vouch for the batch there; the cluster relies on the run-id watch alone.
         """
         if not sent and not offsets:
             return True
         started = time.perf_counter()
-        args: list[bytes | str | int] = [self.run_id or "", len(offsets)]
+        pairs: list[str | int] = []
         for field, offset in offsets.items():
-            args += [field, offset]
-        args += sent.values()
-        keys = [self.keys.offsets, *(self.keys.outbox(lead_id) for lead_id in sent)]
-        run_id = _text(await self._finish(keys=keys, args=args))
+            pairs += [field, offset]
+        if not self.cluster:
+            keys = [self.keys.outbox(lead_id) for lead_id in sent]
+            if offsets:
+                keys.insert(0, self.keys.offsets)
+            args = [self.run_id or "", len(offsets), *pairs, *sent.values()]
+            run_id = _text(await self._finish(keys=keys, args=args))
+            self.metrics.redis_seconds.labels("finish").observe(time.perf_counter() - started)
+            return not offsets or not self._saw_restart(run_id)
+        calls = [
+            self._finish(
+                keys=[self.keys.outbox(i) for i in group], args=["", 0, *(sent[i] for i in group)]
+            )
+            for group in self._by_slot(sent)
+            if group
+        ]
+        if offsets:
+            calls.append(self._finish(keys=[self.keys.offsets], args=["", len(offsets), *pairs]))
+        await asyncio.gather(*calls)
         self.metrics.redis_seconds.labels("finish").observe(time.perf_counter() - started)
-        return not offsets or not self._saw_restart(run_id)
+        return True
 
     async def restarted(self) -> bool:
-        """Whether Redis is another instance (it restarted) since this store last looked."""
+        """Whether Redis is another instance (it restarted) since this store last looked.
+
+        On a cluster: whether any primary is another instance.
+        """
+        if self.cluster:
+            nodes = await self.client.info("server", target_nodes=RedisCluster.PRIMARIES)
+            return self._saw_restart(",".join(sorted(str(n["run_id"]) for n in nodes.values())))
         info = await self.client.info("server")
         return self._saw_restart(str(info["run_id"]))
 

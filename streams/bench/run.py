@@ -78,6 +78,7 @@ class Bench:
         pairs = {
             "KAFKA_BOOTSTRAP": s.kafka_bootstrap,
             "REDIS_URL": s.redis_url,
+            "REDIS_CLUSTER": s.redis_cluster,
             "MODEL": s.model,
             "APP_ID": s.app_id,
             "TOPIC_PREFIX": s.topic_prefix,
@@ -141,7 +142,7 @@ class Bench:
                 lambda n: bar.update(task, completed=n),
             )
 
-            redis = connect(s.redis_url)
+            redis = connect(s.redis_url, s.redis_cluster)
             try:
                 memory_before = await memory.used_memory(redis)
                 worker = Worker(self._worker_settings(), self.workdir)
@@ -263,7 +264,7 @@ class Bench:
             finally:
                 await admin.close()
         finally:
-            redis = connect(self.settings.redis_url)
+            redis = connect(self.settings.redis_url, self.settings.redis_cluster)
             try:
                 await memory.delete_prefix(redis, self.stem)
             finally:

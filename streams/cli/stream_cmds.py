@@ -217,7 +217,7 @@ def lead(
     when = datetime.fromisoformat(at).astimezone(UTC) if at else datetime.now(UTC)
 
     async def show() -> bytes | None:
-        client = connect(settings.redis_url)
+        client = connect(settings.redis_url, settings.redis_cluster)
         try:
             store = LeadStore(
                 client, Keys(settings.redis_prefix), settings.history_length, Metrics()

@@ -8,22 +8,23 @@
 -- those writes may be lost, and a checkpoint past them would skip their events when the worker
 -- rewinds to replay them.
 --
--- KEYS  the checkpoint hash, then the outboxes sent
--- ARGV  the run id the worker knows ('' for none yet), the number of checkpoints n, then n pairs
---       of field and next offset, then the outbox values sent, in the order of their keys
+-- KEYS  with checkpoints (n > 0): the checkpoint hash first; then the outboxes sent
+-- ARGV  the run id the worker knows ('' for none: no check), the number of checkpoints n, then n
+--       pairs of field and next offset, then the outbox values sent, in the order of their keys
 -- Returns this instance's run id; the checkpoints moved only if it is ARGV[1] (or that was '').
-local pairs_at = 3
-local sent_at = pairs_at + 2 * tonumber(ARGV[2])
-for i = 2, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[sent_at + i - 2] then
+local n = tonumber(ARGV[2])
+local first_box = n > 0 and 2 or 1
+local sent_at = 3 + 2 * n
+for i = first_box, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[sent_at + i - first_box] then
     redis.call('DEL', KEYS[i])
   end
 end
 local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
-if ARGV[1] ~= '' and ARGV[1] ~= run_id then
+if n == 0 or (ARGV[1] ~= '' and ARGV[1] ~= run_id) then
   return run_id
 end
-for i = pairs_at, sent_at - 1, 2 do
+for i = 3, sent_at - 1, 2 do
   local current = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
   if tonumber(ARGV[i + 1]) > current then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
