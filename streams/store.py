@@ -98,9 +98,10 @@ class LeadStore:
         return list(groups.values())
 
     async def load(self, lead_ids: Iterable[str]) -> dict[str, StoredLead]:
-        groups = self._by_slot(lead_ids)
-        if not groups[0]:
+        ids = list(lead_ids)
+        if not ids:
             return {}
+        groups = self._by_slot(ids)
         started = time.perf_counter()
         keys = self.keys
         rows: list[list[Any]] = await asyncio.gather(
@@ -166,7 +167,6 @@ class LeadStore:
                 keys=[self.keys.outbox(i) for i in group], args=["", 0, *(sent[i] for i in group)]
             )
             for group in self._by_slot(sent)
-            if group
         ]
         if offsets:
             calls.append(self._finish(keys=[self.keys.offsets], args=["", len(offsets), *pairs]))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import random
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,6 +20,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from scoring.model import default_model
+from streams.bench.proc import bindable
 from streams.cache import LeadCache
 from streams.keys import Keys
 from streams.metrics import Metrics
@@ -36,22 +36,13 @@ pytestmark = pytest.mark.integration
 NODES = 3
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def _cluster_ports() -> list[int]:
     """Node ports whose cluster-bus ports (port + 10000) are free and below the ephemeral range."""
     rng = random.SystemRandom()
     ports: list[int] = []
     while len(ports) < NODES:
         port = rng.randrange(20_000, 22_700)
-        if port not in ports and _bindable(port) and _bindable(port + 10_000):
+        if port not in ports and bindable(port) and bindable(port + 10_000):
             ports.append(port)
     return ports
 
@@ -175,6 +166,7 @@ async def test_a_rival_writer_on_the_cluster_is_detected(
 
 async def test_a_restarted_primary_is_noticed(cluster: aioredis.Redis, unique: str) -> None:
     store = LeadStore(cluster, Keys(f"c-{unique}"), 10, Metrics())
+    assert await store.load([]) == {}  # no slots to ask: no command, no error
     assert not await store.restarted()
     assert store.run_id is not None and store.run_id.count(",") == NODES - 1
     store.run_id = store.run_id.replace(store.run_id[:8], "0" * 8, 1)  # as if one had restarted
