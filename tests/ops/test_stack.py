@@ -36,7 +36,9 @@ def test_up_twice_then_down(tmp_path: Path) -> None:
         "LEADSCORE_KAFKA_PORT": "29092",
         "LEADSCORE_KAFKA_CONTROLLER_PORT": "29093",
         "LEADSCORE_REDIS_PORT": "26379",
-        "LEADSCORE_KAFKA_HEAP": "256m",
+        # small on purpose: with Kafka's default 128 MB log-cleaner buffer a broker this size dies
+        # of OutOfMemoryError at start-up (and one of 256 MB sometimes did)
+        "LEADSCORE_KAFKA_HEAP": "128m",
     }
 
     def stack(*args: str) -> subprocess.CompletedProcess[str]:
