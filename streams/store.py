@@ -8,7 +8,6 @@ Redis write and the Kafka send.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,7 +70,9 @@ class LeadStore:
     Each call is also one Redis command (a multi-key read or script) for the whole batch: per-lead
     commands cost the client more than the writes cost Redis. On Redis Cluster a command may only
     touch one hash slot, so there a batch is split into one command per slot (a lead's keys share
-    its slot through their hash tag), sent concurrently.
+    its slot through their hash tag), sent one after another: sent concurrently, they raced inside
+    redis-py's asyncio cluster client while it opened a node connection (AttributeError on a
+    connection without its writer), and its cluster pipeline refuses MGET.
     """
 
     def __init__(
@@ -104,12 +105,10 @@ class LeadStore:
         groups = self._by_slot(ids)
         started = time.perf_counter()
         keys = self.keys
-        rows: list[list[Any]] = await asyncio.gather(
-            *(
-                self.client.mget([k for i in group for k in (keys.lead(i), keys.outbox(i))])
-                for group in groups
-            )
-        )
+        rows: list[list[Any]] = [
+            await self.client.mget([k for i in group for k in (keys.lead(i), keys.outbox(i))])
+            for group in groups
+        ]
         self.metrics.redis_seconds.labels("load").observe(time.perf_counter() - started)
         return {
             lead_id: record.decode(lead_id, found[2 * n], found[2 * n + 1])
@@ -123,9 +122,9 @@ class LeadStore:
             return []
         started = time.perf_counter()
         by_id = {w.lead_id: w for w in writes}
-        found = await asyncio.gather(
-            *(self._commit_group([by_id[i] for i in group]) for group in self._by_slot(by_id))
-        )
+        found = [
+            await self._commit_group([by_id[i] for i in group]) for group in self._by_slot(by_id)
+        ]
         self.metrics.redis_seconds.labels("commit").observe(time.perf_counter() - started)
         return [lead_id for conflicts in found for lead_id in conflicts]
 
@@ -162,15 +161,11 @@ class LeadStore:
             run_id = _text(await self._finish(keys=keys, args=args))
             self.metrics.redis_seconds.labels("finish").observe(time.perf_counter() - started)
             return not offsets or not self._saw_restart(run_id)
-        calls = [
-            self._finish(
-                keys=[self.keys.outbox(i) for i in group], args=["", 0, *(sent[i] for i in group)]
-            )
-            for group in self._by_slot(sent)
-        ]
+        for group in self._by_slot(sent):
+            outboxes = [self.keys.outbox(i) for i in group]
+            await self._finish(keys=outboxes, args=["", 0, *(sent[i] for i in group)])
         if offsets:
-            calls.append(self._finish(keys=[self.keys.offsets], args=["", len(offsets), *pairs]))
-        await asyncio.gather(*calls)
+            await self._finish(keys=[self.keys.offsets], args=["", len(offsets), *pairs])
         self.metrics.redis_seconds.labels("finish").observe(time.perf_counter() - started)
         return True
 
