@@ -8,6 +8,7 @@ Everything downstream can then trust an :class:`Event` without checking again.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -22,6 +23,37 @@ from scoring.errors import EventValidationError, Problem
 MAX_ID_LENGTH = 200
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(days=1)
+NOT_RFC3339 = "must be RFC 3339 with a time zone"
+OUT_OF_RANGE = "must be between 2000-01-01 and 9999-12-31 in UTC"
+
+# RFC 3339's date-time and nothing more: Python's ``fromisoformat`` also takes ISO 8601's week
+# dates, basic formats and empty fractions, which producers in other languages would not read back.
+# ASCII digits only (``\d`` would match other scripts' digits); "T"/"Z" in either case, or a space.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+class TimeProblem(ValueError):
+    """A time that is not RFC 3339 or cannot be placed on the UTC calendar; says which."""
+
+
+def parse_time(value: str) -> datetime:
+    """An RFC 3339 date-time with its zone, as an aware UTC datetime.
+
+    Raises :class:`TimeProblem` (never ``OverflowError``): a time near the calendar's ends, such
+    as 9999-12-31T20:00:00-05:00, is valid RFC 3339 whose UTC form does not exist in Python.
+    """
+    if not _RFC3339.fullmatch(value):
+        raise TimeProblem(NOT_RFC3339)
+    try:
+        parsed = datetime.fromisoformat(value[:-1] + "Z" if value[-1] == "z" else value)
+        return parsed.astimezone(UTC)
+    except ValueError:  # month 13, second 60, an offset of 24 hours ...
+        raise TimeProblem(NOT_RFC3339) from None
+    except OverflowError:
+        raise TimeProblem(OUT_OF_RANGE) from None
 
 
 class EventType(StrEnum):
@@ -142,17 +174,18 @@ class Event(BaseModel):
     @field_validator("occurred_at", mode="before")
     @classmethod
     def _parse_time(cls, value: Any) -> datetime:
-        parsed: datetime | None = None
-        if isinstance(value, datetime):
-            parsed = value
-        elif isinstance(value, str) and len(value) >= 20 and value[10] in "Tt ":
-            try:
-                parsed = datetime.fromisoformat(value)
-            except ValueError:
-                parsed = None
-        if parsed is None or parsed.tzinfo is None or parsed.utcoffset() is None:
-            raise PydanticCustomError("rfc3339", "must be RFC 3339 with a time zone")
-        parsed = parsed.astimezone(UTC)
+        try:
+            if isinstance(value, str):
+                parsed = parse_time(value)
+            elif isinstance(value, datetime) and value.utcoffset() is not None:
+                try:
+                    parsed = value.astimezone(UTC)
+                except OverflowError:
+                    raise TimeProblem(OUT_OF_RANGE) from None
+            else:
+                raise TimeProblem(NOT_RFC3339)
+        except TimeProblem as problem:
+            raise PydanticCustomError("rfc3339", str(problem)) from None
         if parsed < EARLIEST:
             raise PydanticCustomError("too_early", "must not be before 2000-01-01")
         return parsed
@@ -254,17 +287,12 @@ def quick_fields(
             account is not None
             and (type(account) is not str or not 0 < len(account) <= MAX_ID_LENGTH)
         )
-        or len(stamp) < 20
-        or stamp[10] not in "Tt "
     ):
         return None
     try:
-        when = datetime.fromisoformat(stamp)
-    except ValueError:
+        t = parse_time(stamp).timestamp()
+    except TimeProblem:
         return None
-    if when.tzinfo is None or when.utcoffset() is None:
-        return None
-    t = when.timestamp()
     if t < _EARLIEST_S or (now_s is not None and t > now_s + FUTURE_TOLERANCE.total_seconds()):
         return None
     if _property_problems(event_type, props):

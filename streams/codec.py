@@ -1,16 +1,21 @@
 """From Kafka message bytes to a validated event, or to the reason it goes to the dead-letter topic.
 
 Validation happens once, here; everything downstream trusts the :class:`~scoring.events.Event`.
+:func:`decode` is total: whatever bytes arrive, it returns an event or a rejection. A message that
+raised instead would be read again after every restart and stop the worker for good.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from scoring.errors import EventValidationError
 from scoring.events import Event, parse_event
+
+log = logging.getLogger("leadscore.codec")
 
 
 class RejectReason(StrEnum):
@@ -43,6 +48,10 @@ def decode(value: bytes | None, max_bytes: int, now: datetime | None = None) -> 
         return Rejection(reason, str(err))
     except RecursionError:
         return Rejection(RejectReason.NOT_JSON, "JSON nested too deeply")
+    except Exception as exc:  # a validation gap must cost one message, never the worker
+        # Only the error's type is logged: its text may quote the message, which may hold PII.
+        log.error("an event could not be validated (%s); dead-lettered", type(exc).__name__)
+        return Rejection(RejectReason.INVALID, f"could not be validated ({type(exc).__name__})")
 
 
 def _is_json_problem(err: EventValidationError) -> bool:
