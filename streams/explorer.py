@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -166,31 +165,24 @@ def _timestamp(record: Any) -> int:
     return int(record.timestamp)
 
 
-def lead_pattern(redis_prefix: str, lead_prefix: str) -> str:
-    """SCAN pattern for the lead hashes whose ids start with ``lead_prefix`` (globs escaped)."""
-
-    def escape(text: str) -> str:
-        return re.sub(r"([*?\[\]\\])", r"\\\1", text)
-
-    return f"{escape(redis_prefix)}:lead:{{{escape(lead_prefix)}*}}"
-
-
 async def search(runtime: Runtime, prefix: str, limit: int) -> tuple[list[dict[str, Any]], bool]:
     """Leads whose id starts with ``prefix``, with the first model's current score, and whether
     the scan finished: on a Redis shared with much else it may stop at its budget first."""
     client = runtime.store.client
-    head = f"{runtime.settings.redis_prefix}:lead:{{"
-    pattern = lead_pattern(runtime.settings.redis_prefix, prefix)
+    keys = runtime.keys
     found: set[str] = set()
-    if prefix and await client.exists(runtime.keys.lead(prefix)):
+    if prefix and await client.exists(keys.lead(prefix)):
         found.add(prefix)  # an exact id is always found, however large the keyspace
     cursor: int = 0
-    for _ in range(SCAN_ROUNDS):
-        cursor, keys = await client.scan(cursor, match=pattern, count=SCAN_COUNT)
-        for key in keys:
-            text = key.decode() if isinstance(key, bytes) else str(key)
-            found.add(text[len(head) : -1])
-        if cursor == 0 or len(found) >= limit:
+    patterns = keys.lead_patterns(prefix)
+    for pattern in patterns:  # ids with braces are stored encoded, under a pattern of their own
+        cursor = 0
+        for _ in range(SCAN_ROUNDS // len(patterns)):
+            cursor, names = await client.scan(cursor, match=pattern, count=SCAN_COUNT)
+            found.update(i for i in map(keys.lead_id_of, names) if i and i.startswith(prefix))
+            if cursor == 0 or len(found) >= limit:
+                break
+        if cursor != 0 or len(found) >= limit:
             break
     complete = cursor == 0
     ids = sorted(found)[:limit]

@@ -194,11 +194,9 @@ async def _restore_announced(
     batch_size: int,
 ) -> None:
     """Set every lead's hysteresis memory to what the routing topic says was announced."""
-    pattern = store.keys.lead("*")
     batch: list[str] = []
-    async for key in store.client.scan_iter(match=pattern, count=1000):
-        text = key.decode() if isinstance(key, bytes) else str(key)
-        batch.append(text[text.index("{") + 1 : text.rindex("}")])
+    async for lead_id in store.lead_ids():
+        batch.append(lead_id)
         if len(batch) >= batch_size:
             await _restore_batch(store, models, announced, batch)
             batch = []

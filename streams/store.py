@@ -9,7 +9,7 @@ Redis write and the Kafka send.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -176,13 +176,23 @@ class LeadStore:
         """
         if self.cluster:
             nodes = await self.client.info("server", target_nodes=RedisCluster.PRIMARIES)
-            return self._saw_restart(",".join(sorted(str(n["run_id"]) for n in nodes.values())))
+            # redis-py answers {node: info} for several primaries, the bare info for just one
+            infos = [nodes] if "run_id" in nodes else list(nodes.values())
+            return self._saw_restart(",".join(sorted(str(n["run_id"]) for n in infos)))
         info = await self.client.info("server")
         return self._saw_restart(str(info["run_id"]))
 
     def _saw_restart(self, run_id: str) -> bool:
         known, self.run_id = self.run_id, run_id
         return known is not None and known != run_id
+
+    async def lead_ids(self) -> AsyncIterator[str]:
+        """Every stored lead id, by SCAN (never a blocking KEYS); an id may come more than once."""
+        for pattern in self.keys.lead_patterns():
+            async for key in self.client.scan_iter(match=pattern, count=1000):
+                lead_id = self.keys.lead_id_of(key)
+                if lead_id is not None:
+                    yield lead_id
 
     async def checkpoints(self) -> dict[str, int]:
         """Every partition's checkpoint, as ``{"topic:partition": next offset}``."""

@@ -7,6 +7,7 @@ every guarantee the single-Redis tests check must hold here too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import shutil
 import subprocess
@@ -36,23 +37,23 @@ pytestmark = pytest.mark.integration
 NODES = 3
 
 
-def _cluster_ports() -> list[int]:
+def _cluster_ports(count: int) -> list[int]:
     """Node ports whose cluster-bus ports (port + 10000) are free and below the ephemeral range."""
     rng = random.SystemRandom()
     ports: list[int] = []
-    while len(ports) < NODES:
+    while len(ports) < count:
         port = rng.randrange(20_000, 22_700)
         if port not in ports and bindable(port) and bindable(port + 10_000):
             ports.append(port)
     return ports
 
 
-@pytest.fixture(scope="module")
-def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def running_cluster(root: Path, count: int) -> Iterator[str]:
+    """A real cluster of ``count`` primaries (one is allowed: it holds every slot); its URL."""
     if not (shutil.which("redis-server") and shutil.which("redis-cli")):
         pytest.fail("redis-server and redis-cli are needed (ops/stack installs them)")
-    root: Path = tmp_path_factory.mktemp("cluster")
-    ports = _cluster_ports()
+    ports = _cluster_ports(count)
     nodes: list[subprocess.Popen[bytes]] = []
     try:
         for port in ports:
@@ -66,14 +67,12 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         while not all(_answers(port) for port in ports):
             assert time.monotonic() < deadline, "cluster nodes did not start"
             time.sleep(0.1)
-        addresses = [f"127.0.0.1:{port}" for port in ports]
-        create = ["redis-cli", "--cluster", "create", *addresses]
-        created = subprocess.run(
-            [*create, "--cluster-replicas", "0", "--cluster-yes"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        if count == 1:  # redis-cli --cluster create wants three; one node takes every slot itself
+            create = ["redis-cli", "-p", str(ports[0]), "cluster", "addslotsrange", "0", "16383"]
+        else:
+            create = ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports)]
+            create += ["--cluster-replicas", "0", "--cluster-yes"]
+        created = subprocess.run(create, capture_output=True, text=True, timeout=60)
         assert created.returncode == 0, created.stdout + created.stderr
         while not _cluster_ok(ports):
             assert time.monotonic() < deadline, "cluster did not reach state ok"
@@ -84,6 +83,12 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             node.terminate()
         for node in nodes:
             node.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_cluster(tmp_path_factory.mktemp("cluster"), NODES) as url:
+        yield url
 
 
 def _answers(port: int) -> bool:
@@ -172,6 +177,31 @@ async def test_a_restarted_primary_is_noticed(cluster: aioredis.Redis, unique: s
     store.run_id = store.run_id.replace(store.run_id[:8], "0" * 8, 1)  # as if one had restarted
     assert await store.restarted()
     assert not await store.restarted()
+
+
+async def test_leads_whose_ids_hold_braces_land_whole(cluster: aioredis.Redis, unique: str) -> None:
+    now = datetime.now(UTC)
+    ids = ["}x", "{a}", "{", "x{y}z", "}{"]
+    events = [e for lead_id in ids for e in seed_hot_lead(lead_id, now)]
+    processor = on_cluster(cluster, unique)
+    outcome = await processor.process(records(events))
+    assert sorted(a["lead_id"] for a in alerts(outcome)) == sorted(ids)
+    assert await processor.confirm(outcome)
+    stored = await processor.store.load(ids)
+    assert all(len(stored[i].state("default").seen) == 8 for i in ids)
+    assert sorted({i async for i in processor.store.lead_ids()}) == sorted(ids)
+    assert (await on_cluster(cluster, unique).process(records(events))).messages == []
+
+
+async def test_a_cluster_of_one_primary_starts(tmp_path: Path, unique: str) -> None:
+    with running_cluster(tmp_path, 1) as url:
+        client = connect(url, cluster=True)
+        try:
+            store = LeadStore(client, Keys(f"c-{unique}"), 10, Metrics())
+            assert not await store.restarted()
+            assert store.run_id is not None and "," not in store.run_id
+        finally:
+            await client.aclose()
 
 
 def test_the_worker_scores_and_alerts_on_a_cluster(
