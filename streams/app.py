@@ -8,7 +8,9 @@ time by :class:`~streams.consumer.BatchConsumer`, a service of the app, and the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -19,7 +21,7 @@ from redis.exceptions import RedisError
 from scoring.model import Model
 from streams.cache import LeadCache
 from streams.consumer import BatchConsumer
-from streams.errors import StreamsError
+from streams.errors import Stopping, StreamsError
 from streams.kafka_options import client_options, faust_options
 from streams.keys import Keys
 from streams.metrics import Metrics
@@ -27,6 +29,7 @@ from streams.processor import Outcome, Processor, Record
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.store import LeadStore, connect
+from streams.topics import message_limit
 
 log = logging.getLogger("leadscore.worker")
 
@@ -49,6 +52,9 @@ class Runtime:
         self._processor: Processor | None = None
         self._publisher: Publisher | None = None
         self._publisher_lock = asyncio.Lock()
+        self.stopping = asyncio.Event()  # set when the worker starts to stop: retries give up
+        # What keeps failing, since when (monotonic seconds): /healthz reports a stall.
+        self.failing: dict[str, float] = {}
 
     @property
     def store(self) -> LeadStore:
@@ -66,6 +72,7 @@ class Runtime:
                 self.metrics,
                 self.settings.max_event_bytes,
                 cache=LeadCache(self.settings.lead_cache),
+                dead_letter_limit=self.settings.dead_letter_max_bytes,
             )
         return self._processor
 
@@ -76,6 +83,18 @@ class Runtime:
                 await publisher.__aenter__()
                 self._publisher = publisher
         return self._publisher
+
+    async def fit_dead_letters(self) -> None:
+        """Keep dead letters within the dead-letter topic's own size limit, as Kafka reports it."""
+        topic = self.settings.topics.dlq
+        try:
+            limit = await message_limit(self.settings, topic)
+        except (KafkaError, OSError) as exc:
+            log.warning("could not read max.message.bytes of %s (%s)", topic, type(exc).__name__)
+            return
+        if limit is not None and limit < self.processor.dead_letter_limit:
+            log.info("dead letters kept under %d bytes, the limit of %s", limit, topic)
+            self.processor.dead_letter_limit = limit
 
     def assigned_partitions(self) -> int:
         return len(self.consumer.assignment()) if self.consumer else 0
@@ -123,20 +142,42 @@ class Runtime:
             self.consumer.request_rewind("Redis restarted")
 
     async def retrying(self, what: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``attempt`` until it succeeds, backing off; raises :class:`Stopping` on stop."""
         delay = 0.1
         while True:
             try:
-                return await attempt()
+                result = await attempt()
+            except Stopping:
+                raise
             except _RETRYABLE as exc:
+                self.failing.setdefault(what, time.monotonic())
                 log.warning(
                     "%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay
                 )
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), delay)
+                if self.stopping.is_set():
+                    raise Stopping(what) from exc
                 delay = min(delay * 2, _MAX_BACKOFF)
+            else:
+                self.failing.pop(what, None)
+                return result
 
-    async def close(self) -> None:
+    def stalled(self, after: float) -> tuple[str, float] | None:
+        """The step that has kept failing for longer than ``after`` seconds, and for how long."""
+        now = time.monotonic()
+        for what, since in self.failing.items():
+            if now - since > after:
+                return what, now - since
+        return None
+
+    async def close(self, within: float) -> None:
+        """Close the clients; a broker that does not answer gets ``within`` seconds, no more."""
         if self._publisher is not None:
-            await self._publisher.__aexit__(None, None, None)
+            try:
+                await asyncio.wait_for(self._publisher.__aexit__(None, None, None), within)
+            except (TimeoutError, KafkaError) as exc:
+                log.warning("the producer did not close cleanly (%s)", type(exc).__name__)
         if self._store is not None:
             await self._store.client.aclose()
 
@@ -171,7 +212,7 @@ def create_app(settings: Settings, models: Sequence[Model]) -> tuple[faust.App, 
 
         async def on_stop(self) -> None:
             await super().on_stop()
-            await runtime.close()
+            await runtime.close(within=settings.session_timeout / 4)
 
     @app.timer(settings.cooling_interval, name="cool-leads")  # type: ignore[untyped-decorator]
     async def cool_leads() -> None:

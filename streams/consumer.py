@@ -15,6 +15,7 @@ already counts as consumed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -25,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from mode import Service
 
+from streams.errors import Stopping
 from streams.processor import Record
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ class BatchConsumer(Service):
         self._rewind: str | None = None
         # After a rewind for lost Redis writes: how far each partition had been read before it.
         self._replay_until: dict[TopicPartition, int] = {}
+        self._task: asyncio.Task[Any] | None = None
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.consumer.assignment()) if self.consumer else set()
@@ -58,6 +61,7 @@ class BatchConsumer(Service):
 
     async def on_start(self) -> None:
         settings = self.runtime.settings
+        await self.runtime.fit_dead_letters()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
             group_id=settings.app_id,
@@ -73,19 +77,48 @@ class BatchConsumer(Service):
         await self.consumer.start()
 
     async def on_stop(self) -> None:
+        """Let the batch in flight finish if it can, commit what was applied, leave the group.
+
+        Each step is bounded: a batch retrying against a broker or Redis that does not answer is
+        given up (its records are read again by whoever owns the partitions next).
+        """
+        self.runtime.stopping.set()
+        grace = self.runtime.settings.session_timeout / 4
+        task = self._task
+        if task is not None and not task.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(task), grace)
+            except (TimeoutError, Stopping):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Stopping):
+                    await task
         if self.consumer is not None:
-            async with self.lock:
-                await self._commit(self._uncommitted)
-            await self.consumer.stop()
+            try:
+                await asyncio.wait_for(self._stop_consumer(), grace)
+            except (TimeoutError, KafkaError) as exc:
+                log.warning("the consumer did not stop cleanly (%s)", type(exc).__name__)
+
+    async def _stop_consumer(self) -> None:
+        assert self.consumer is not None
+        async with self.lock:
+            await self._commit(self._uncommitted)
+        await self.consumer.stop()
 
     @Service.task
     async def _consume(self) -> None:
+        self._task = asyncio.current_task()
+        try:
+            await self._consume_batches()
+        except Stopping as stopped:
+            log.info("the worker is stopping; %s given up, to be read again", stopped)
+
+    async def _consume_batches(self) -> None:
         assert self.consumer is not None
         consumer = self.consumer
         settings = self.runtime.settings
         wait_ms = max(int(settings.batch_within * 1000), 1)
         last_commit = time.monotonic()
-        while not self.should_stop:
+        while not self.should_stop and not self.runtime.stopping.is_set():
             if self._rewind is not None:
                 reason, self._rewind = self._rewind, None
                 async with self.lock:

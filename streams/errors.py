@@ -21,3 +21,7 @@ class UnknownDictionary(StreamsError):
     Only an upgrade helps. The worker still retries its batch, logging this error, rather than
     skip the lead: writing over the record would lose the lead's state.
     """
+
+
+class Stopping(StreamsError):
+    """A retried step was given up because the worker is stopping; its records are read again."""

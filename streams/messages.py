@@ -7,6 +7,7 @@ can drop the repeat.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -104,6 +105,12 @@ def encode(payload: dict[str, Any]) -> bytes:
     return orjson.dumps(payload)
 
 
+# What a record costs Kafka beyond its key, value and header bytes (lengths, attributes, the
+# batch header a lone large record gets), rounded up generously.
+RECORD_OVERHEAD = 512
+MAX_DEAD_KEY = 1024  # a larger key is cut too: keys only place the letter on a partition
+
+
 def dead_letter(
     value: bytes | None,
     key: bytes | None,
@@ -113,13 +120,40 @@ def dead_letter(
     offset: int,
     reason: str,
     detail: str,
+    limit: int,
 ) -> OutMessage:
-    """The original bytes, untouched, with where they came from and why they were refused."""
-    headers = (
+    """The original bytes with where they came from and why they were refused.
+
+    The whole record stays within ``limit`` bytes, whatever arrived: a dead letter Kafka refuses
+    would be retried for ever and stall every partition. An original too large to fit is cut,
+    and headers give its length and SHA-256, so it can still be found at ``topic``/``offset``
+    and recognised.
+    """
+    original = value or b""
+    headers = [
         ("leadscore.reason", reason.encode()),
         ("leadscore.detail", detail.encode("utf-8", "replace")[:2000]),
-        ("leadscore.topic", topic.encode()),
+        ("leadscore.topic", topic.encode("utf-8", "replace")),
         ("leadscore.partition", str(partition).encode()),
         ("leadscore.offset", str(offset).encode()),
-    )
-    return OutMessage(Channel.DLQ, key, value or b"", headers)
+    ]
+    if key is not None and len(key) > MAX_DEAD_KEY:
+        headers += [
+            ("leadscore.key_length", str(len(key)).encode()),
+            ("leadscore.key_sha256", hashlib.sha256(key).hexdigest().encode()),
+        ]
+        key = key[:MAX_DEAD_KEY]
+    cut = [
+        ("leadscore.truncated", str(len(original)).encode()),
+        ("leadscore.sha256", hashlib.sha256(original).hexdigest().encode()),
+    ]
+    room = limit - RECORD_OVERHEAD - len(key or b"") - _header_bytes(headers)
+    if len(original) > room:
+        headers += cut
+        original = original[: max(room - _header_bytes(cut), 0)]
+    return OutMessage(Channel.DLQ, key, original, tuple(headers))
+
+
+def _header_bytes(headers: list[tuple[str, bytes]]) -> int:
+    return sum(len(name.encode()) + len(value) + 10 for name, value in headers)
+

@@ -69,6 +69,10 @@ class Outcome:
     offsets: dict[str, int] = field(default_factory=dict)
     events: int = 0
     rejected: int = 0
+    # Counted into the metrics on confirm, not when decoded: a batch retried after an outage is
+    # decoded again, and each message must count once.
+    consumed_types: dict[EventType, int] = field(default_factory=dict)
+    rejected_reasons: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -95,6 +99,7 @@ class Processor:
         clock: Callable[[], float] = time.time,
         emit: bool = True,
         cache: LeadCache | None = None,
+        dead_letter_limit: int = 1_000_000,
     ) -> None:
         if not models:
             raise ValueError("at least one model is needed")
@@ -107,6 +112,9 @@ class Processor:
         # when the events first arrived.
         self.emit = emit
         self.cache = cache if cache is not None else LeadCache(0)
+        # The largest record the dead-letter topic and the producer take; the worker lowers it to
+        # the topic's own limit once it has asked Kafka.
+        self.dead_letter_limit = dead_letter_limit
         # Each model's state keeps only the profile attributes that model reads: less memory, and
         # no e-mail address in Redis when rules read only its domain (see README, "Memory").
         self._profile_keep = {m.name: profile_attributes(m) for m in self.models}
@@ -121,7 +129,7 @@ class Processor:
         outcome = Outcome()
         by_lead: dict[str, list[tuple[Event, Record]]] = {}
         offsets = outcome.offsets
-        consumed: dict[EventType, int] = {}
+        consumed = outcome.consumed_types
         for record in records:
             key = f"{record.topic}:{record.partition}"
             if record.offset >= offsets.get(key, -1):
@@ -131,7 +139,8 @@ class Processor:
                 outcome.rejected += 1
                 if not self.emit:
                     continue
-                self.metrics.events_rejected.labels(decoded.reason.value).inc()
+                reasons = outcome.rejected_reasons
+                reasons[decoded.reason.value] = reasons.get(decoded.reason.value, 0) + 1
                 outcome.messages.append(
                     messages.dead_letter(
                         record.value,
@@ -141,14 +150,13 @@ class Processor:
                         offset=record.offset,
                         reason=decoded.reason.value,
                         detail=decoded.detail,
+                        limit=self.dead_letter_limit,
                     )
                 )
                 continue
             outcome.events += 1
             consumed[decoded.type] = consumed.get(decoded.type, 0) + 1
             by_lead.setdefault(decoded.lead_id, []).append((decoded, record))
-        for event_type, count in consumed.items():  # a counter's lock per type, not per event
-            self._consumed(event_type.value).inc(count)
         await self._update(by_lead, now, outcome, force=False)
         return outcome
 
@@ -169,6 +177,10 @@ class Processor:
             cached = self.cache.get(lead_id)
             if cached is not None:
                 cached.outbox = []
+        for event_type, count in outcome.consumed_types.items():  # a lock per type, not event
+            self._consumed(event_type.value).inc(count)
+        for reason, count in outcome.rejected_reasons.items():
+            self.metrics.events_rejected.labels(reason).inc(count)
         now = self.clock()
         for origin in outcome.alert_origins:
             self.metrics.event_to_alert_seconds.observe(max(now - origin, 0.0))

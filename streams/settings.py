@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         description="Seconds without a heartbeat before Kafka moves a worker's partitions to the "
         "others; how long a crashed worker's leads wait.",
     )
+    stall_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a batch, rewind or cooling step may keep failing before `/healthz` "
+        "answers 503 `stalled`, so an orchestrator can act.",
+    )
     topic_prefix: str = Field("", description="Prefix for every topic name, e.g. `staging.`.")
     topic_partitions: int = Field(
         8, ge=1, description="Partitions of the input topics when the worker creates them."
@@ -84,6 +90,14 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the HTTP API and /metrics.")
     max_event_bytes: int = Field(
         64 * 1024, ge=256, description="Messages larger than this go to the dead-letter topic."
+    )
+    dead_letter_max_bytes: int = Field(
+        1_000_000,
+        ge=16 * 1024,
+        le=1024 * 1024,  # the worker's producer takes requests of 1 MiB at least
+        description="Largest dead letter, headers and key included; a larger original is cut down "
+        "to fit, with its length and SHA-256 in headers. The worker also keeps below the "
+        "dead-letter topic's `max.message.bytes`.",
     )
     batch_size: int = Field(
         500, ge=1, description="Most events the worker applies to Redis in one round trip."

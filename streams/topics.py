@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import Sequence
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from scoring.events import EventType
@@ -86,3 +87,24 @@ async def partitions_of(settings: Settings, topics: Sequence[str]) -> dict[str, 
         for d in described
         if not d.get("error_code") and d.get("partitions")
     }
+
+
+async def message_limit(settings: Settings, topic: str) -> int | None:
+    """The topic's ``max.message.bytes``; None when the topic or the setting cannot be read."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, **client_options(settings)
+    )
+    await admin.start()
+    try:
+        wanted = ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": None})
+        responses = await admin.describe_configs([wanted])
+    finally:
+        await admin.close()
+    for response in responses:
+        for resource in response.to_object()["resources"]:
+            if resource["error_code"]:
+                return None
+            for entry in resource["config_entries"]:
+                if entry["config_names"] == "max.message.bytes":
+                    return int(entry["config_value"])
+    return None

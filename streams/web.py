@@ -3,7 +3,8 @@
 - ``POST /events``: one event or a list; valid ones are published, invalid ones reported by index.
   202 when every item was accepted, 422 (with the accepted count) when any was refused.
 - ``GET /leads/{lead_id}``: score, grade, explanation and recent history, read from Redis.
-- ``GET /healthz``: 200 when Redis answers and the worker runs.
+- ``GET /healthz``: 200 when Redis answers and the worker runs; 503 when Redis does not answer,
+  or when a step has kept failing for ``LEADSCORE_STALL_SECONDS`` (the worker is up but stalled).
 - ``GET /metrics``: Prometheus exposition.
 
 Every request passes :mod:`streams.auth` first: the bearer token when ``LEADSCORE_API_TOKEN`` is
@@ -95,6 +96,11 @@ def register(app: faust.App, runtime: Runtime) -> None:
             except Exception as exc:  # any failure means unhealthy; say which
                 return _json(self, {"status": "unhealthy", "redis": type(exc).__name__}, 503)
             assigned = runtime.assigned_partitions()
+            stalled = runtime.stalled(settings.stall_seconds)
+            if stalled is not None:  # up, but scoring nothing: a restart or an operator may help
+                what, seconds = stalled
+                body = {"status": "stalled", "failing": what, "seconds": round(seconds)}
+                return _json(self, {**body, "assigned_partitions": assigned}, 503)
             return _json(self, {"status": "ok", "assigned_partitions": assigned})
 
     @app.page("/metrics")

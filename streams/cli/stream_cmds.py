@@ -90,11 +90,25 @@ def worker() -> None:
         loop.close()
     from faust.worker import Worker
 
+    from streams import shutdown
     from streams.app import create_app
+
+    class BoundedWorker(Worker):
+        """Faust's worker, whose stop on a signal ends within the session timeout."""
+
+        def _on_sigterm(self) -> None:
+            shutdown.arm(settings.session_timeout)
+            super()._on_sigterm()
+
+        def _on_sigint(self) -> None:
+            shutdown.arm(settings.session_timeout)
+            super()._on_sigint()
 
     faust_app, _ = create_app(settings, models)
     tune_gc()
-    Worker(faust_app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
+    BoundedWorker(
+        faust_app, loglevel=settings.log_level.lower(), quiet=True
+    ).execute_from_commandline()
 
 
 def tune_gc() -> None:

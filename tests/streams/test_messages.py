@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from streams.messages import Channel, dead_letter, transition_id
+import hashlib
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.messages import RECORD_OVERHEAD, Channel, OutMessage, dead_letter, transition_id
 
 
 def test_transition_ids_are_deterministic_and_distinct() -> None:
@@ -27,6 +32,7 @@ def test_dead_letter_keeps_bytes_and_says_where_and_why() -> None:
         offset=42,
         reason="not_json",
         detail="not valid JSON",
+        limit=1_000_000,
     )
     assert message.channel is Channel.DLQ
     assert (message.key, message.value) == (b"key", original)
@@ -37,3 +43,36 @@ def test_dead_letter_keeps_bytes_and_says_where_and_why() -> None:
         "leadscore.partition": b"3",
         "leadscore.offset": b"42",
     }
+
+
+def _record_size(message: OutMessage) -> int:
+    headers = sum(len(name.encode()) + len(value) + 10 for name, value in message.headers)
+    return RECORD_OVERHEAD + len(message.key or b"") + len(message.value) + headers
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    size=st.one_of(st.integers(0, 3000), st.integers(1_040_000, 1_100_000)),
+    key_size=st.one_of(st.none(), st.integers(0, 4000)),
+    limit=st.integers(16 * 1024, 1_048_576),
+    detail=st.text(max_size=5000),
+)
+def test_a_dead_letter_always_fits_and_names_what_was_cut(
+    size: int, key_size: int | None, limit: int, detail: str
+) -> None:
+    original = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    key = None if key_size is None else b"k" * key_size
+    message = dead_letter(
+        original, key, topic="t", partition=0, offset=1, reason="too_large", detail=detail,
+        limit=limit,
+    )  # fmt: skip
+    assert _record_size(message) <= limit
+    headers = dict(message.headers)
+    assert original.startswith(message.value)
+    if message.value == original:
+        assert "leadscore.truncated" not in headers
+    else:
+        assert headers["leadscore.truncated"] == str(size).encode()
+        assert headers["leadscore.sha256"] == hashlib.sha256(original).hexdigest().encode()
+    if key is not None and len(key) > 1024:
+        assert headers["leadscore.key_sha256"] == hashlib.sha256(key).hexdigest().encode()
