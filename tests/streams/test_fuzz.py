@@ -1,0 +1,135 @@
+"""A bounded fuzz run against a real worker: thousands of generated messages, every one accounted.
+
+Generated messages (bytes, JSON, near-valid events, odd times, odd ids) go to every input topic.
+Each is classified by the contract itself beforehand: what validates must be scored, what does not
+must be dead-lettered exactly once. Afterwards the worker is the same healthy process, its Redis
+state equals offline scoring of the accepted events, and its log holds no e-mail address or token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from scoring.events import Event, EventType
+from scoring.offline import score_events
+from streams.codec import Rejection, decode
+from streams.modelfile import load_models
+from streams.settings import TopicNames
+from streams.topics import topic_for
+from tests.streams.harness import WorkerProcess, publish_raw, read_topic, scores_in_redis
+from tests.streams.strategies import VALID, message, rfc3339_at_the_edges
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+MAX_BYTES = 8192
+KAFKA_MESSAGES = 4000
+EMAIL = "fuzz.person@example.org"
+lead_ids = st.one_of(
+    st.text(min_size=1, max_size=40), st.sampled_from(["}x", "{a}", "a/b", "50% off", "é"])
+)
+
+
+def _generate(strategy: Any, count: int) -> list[Any]:
+    found: list[Any] = []
+
+    @settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def collect(item: Any) -> None:
+        found.append(item)
+
+    while len(found) < count:
+        collect()
+    return found[:count]
+
+
+def _distinct(value: bytes, n: int, now: datetime) -> bytes:
+    """Give a near-valid event its own id, lead and time: two generated events that shared the
+    template's id would make the outcome depend on which one the worker happened to read first."""
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
+    if not isinstance(data, dict):
+        return value
+    if data.get("event_id") == VALID["event_id"]:
+        data["event_id"] = f"fz-{n}"
+    if data.get("occurred_at") == VALID["occurred_at"]:
+        data["occurred_at"] = (now - timedelta(minutes=n)).isoformat()
+    if isinstance(data.get("properties"), dict) and n % 7 == 0:
+        data["properties"]["email"] = EMAIL  # personal data the log must never repeat
+    try:
+        return orjson.dumps(data)
+    except TypeError:  # nested deeper than orjson writes: send it as it was generated
+        return value
+
+
+def test_thousands_of_generated_messages_are_each_scored_or_dead_lettered_once(
+    start_worker: Callable[..., WorkerProcess], kafka_bootstrap: str, redis_url: str
+) -> None:
+    token = secrets.token_urlsafe(24)
+    now = datetime.now(UTC)
+    rng = random.Random(11)
+    generated = _generate(message, KAFKA_MESSAGES // 2)
+    odd_leads = _generate(lead_ids, KAFKA_MESSAGES // 2)
+    values = [_distinct(v, n, now) for n, v in enumerate(generated)]
+    for n, stamp in enumerate(_generate(rfc3339_at_the_edges(), 400)):  # whole calendar, any zone
+        values.append(orjson.dumps({**VALID, "event_id": f"edge-{n}", "occurred_at": stamp}))
+    for n, lead_id in enumerate(odd_leads):  # valid events of leads with any id at all
+        kind = rng.choice([EventType.PAGE_VIEW, EventType.EMAIL_OPENED, EventType.MEETING_BOOKED])
+        event = {**VALID, "event_id": f"odd-{n}", "lead_id": lead_id, "type": kind.value}
+        event["occurred_at"] = (now - timedelta(seconds=rng.randrange(86_400 * 20))).isoformat()
+        values.append(orjson.dumps(event))
+
+    worker = start_worker(LEADSCORE_MAX_EVENT_BYTES=str(MAX_BYTES), LEADSCORE_API_TOKEN=token)
+    assert worker.process is not None
+    pid = worker.process.pid
+    topics = TopicNames(worker.env["LEADSCORE_TOPIC_PREFIX"])
+    accepted: list[Event] = []
+    refused: list[bytes] = []
+    messages: list[tuple[str, bytes | None, bytes]] = []
+    for value in values:
+        decoded = decode(value, MAX_BYTES, now)
+        if isinstance(decoded, Rejection):
+            refused.append(value)
+            messages.append((rng.choice(topics.inputs), None, value))
+        else:
+            accepted.append(decoded)
+            topic = topic_for(decoded.type, topics)
+            messages.append((topic, decoded.lead_id.encode(), value))
+    assert len(accepted) > KAFKA_MESSAGES // 3 and len(refused) > KAFKA_MESSAGES // 4
+    asyncio.run(publish_raw(kafka_bootstrap, messages))
+    worker.wait_handled(len(messages), timeout=300)
+
+    assert worker.metric("leadscore_events_consumed_total") == len(accepted)
+    assert worker.metric("leadscore_events_rejected_total") == len(refused)
+    dead = asyncio.run(read_topic(kafka_bootstrap, topics.dlq, idle=3.0))
+    assert Counter(r.value for r in dead) == Counter(refused)  # each exactly once
+
+    at = datetime.now(UTC)
+    models = load_models(None)
+    expected = {s.lead_id: s.score for s in score_events(iter(accepted), models, at)}
+    prefix = worker.env["LEADSCORE_REDIS_PREFIX"]
+    assert scores_in_redis(redis_url, prefix, expected, models[0], at) == expected
+
+    assert orjson.loads(worker.get("/healthz"))["status"] == "ok"
+    assert worker.process.poll() is None and worker.process.pid == pid
+    worker.stop()
+    log = worker.log_path.read_text(errors="replace")
+    assert EMAIL not in log and token not in log
