@@ -9,7 +9,7 @@ checkpoints it writes let the worker carry on from where the rebuild stopped.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -117,8 +117,29 @@ async def _announced(consumer: AIOKafkaConsumer, settings: Settings) -> Announce
     """(lead, model) -> (crossing, hot) as the routing topic tells it; see `fold_announcements`."""
     announced: Announced = {}
     async for records, _ in _read_to_end(consumer, settings, [settings.topics.hot]):
-        fold_announcements(announced, (orjson.loads(m.value or b"{}") for m in records))
+        fold_announcements(announced, announcements(m.value for m in records))
     return announced
+
+
+def announcements(values: Iterable[bytes | None]) -> Iterator[dict[str, Any]]:
+    """The alerts and coolings among a routing topic's messages, skipping anything else.
+
+    Anyone with write access can put anything on the topic; one unreadable message must not stop
+    a rebuild or the worker's catch-up, and no other writer's message can be an announcement.
+    """
+    for value in values:
+        try:
+            alert = orjson.loads(value or b"")
+        except orjson.JSONDecodeError:
+            continue
+        if (
+            isinstance(alert, dict)
+            and alert.get("kind") in ("hot", "cooled")
+            and type(alert.get("crossing")) is int
+            and isinstance(alert.get("lead_id"), str)
+            and isinstance(alert.get("model"), str)
+        ):
+            yield alert
 
 
 def fold_announcements(announced: Announced, alerts: Iterable[dict[str, Any]]) -> None:
@@ -131,7 +152,7 @@ def fold_announcements(announced: Announced, alerts: Iterable[dict[str, Any]]) -
     """
     for alert in alerts:
         key = (str(alert.get("lead_id")), str(alert.get("model")))
-        crossing, hot = int(alert.get("crossing", 0)), alert.get("kind") == "hot"
+        crossing, hot = int(alert["crossing"]), alert.get("kind") == "hot"
         seen, was_hot = announced.get(key, (0, False))
         if crossing > seen:
             announced[key] = (crossing, hot)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.rebuild import Announced, fold_announcements
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.rebuild import Announced, announcements, fold_announcements
+from tests.streams.strategies import json_value
 
 
 def alert(lead: str, kind: str, crossing: int, model: str = "default") -> dict[str, Any]:
@@ -57,3 +62,13 @@ def test_folding_continues_from_what_earlier_batches_told() -> None:
     fold_announcements(announced, [alert("a", "hot", 2)])
     fold_announcements(announced, [alert("a", "hot", 1)])
     assert announced == {("a", "default"): (2, True)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=40), json_value.map(orjson.dumps), st.none())))
+def test_anything_else_on_the_routing_topic_is_skipped(junk: list[bytes | None]) -> None:
+    real = [orjson.dumps(alert("a", "hot", 1)), orjson.dumps(alert("a", "cooled", 1))]
+    announced: Announced = {}
+    fold_announcements(announced, announcements([*junk[:3], real[0], *junk[3:], real[1]]))
+    assert announced == {("a", "default"): (1, False)}
+    assert all(isinstance(a["crossing"], int) for a in announcements(junk))
