@@ -30,6 +30,7 @@ from redis.asyncio import Redis
 
 from streams.kafka_options import client_options
 from streams.keys import Keys
+from streams.messages import dead_letter
 from streams.settings import Settings
 from streams.store import connect
 
@@ -167,8 +168,12 @@ class WebhookSink:
         value: bytes = record.value or b""
         try:
             alert = orjson.loads(value)
-            alert_id = str(alert["alert_id"])
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+            alert_id = alert["alert_id"]
+            if not isinstance(alert_id, str) or not alert_id:
+                raise TypeError("alert_id")
+            body = render(alert, self.options.format)
+        except (orjson.JSONDecodeError, LookupError, TypeError, ValueError, AttributeError):
+            # anything may be written to the topic; what is not an alert must not stop the sink
             await self._dead_letter(producer, record, "invalid-alert", "not an alert JSON object")
             return
         if alert.get("kind", "hot") != "hot" and not self.options.include_cooled:
@@ -179,7 +184,7 @@ class WebhookSink:
             log.info("alert %s was already delivered; skipped", alert_id)
             return
         try:
-            await self._post(http, alert_id, render(alert, self.options.format))
+            await self._post(http, alert_id, body)
         except DeliveryFailed as failure:
             await redis.delete(key)
             await self._dead_letter(producer, record, failure.reason, failure.detail)
@@ -236,15 +241,21 @@ class WebhookSink:
     async def _dead_letter(
         self, producer: AIOKafkaProducer, record: ConsumerRecord, reason: str, detail: str
     ) -> None:
-        headers = [
-            ("leadscore.reason", reason.encode()),
-            ("leadscore.detail", detail.encode()),
-            ("leadscore.topic", record.topic.encode()),
-            ("leadscore.partition", str(record.partition).encode()),
-            ("leadscore.offset", str(record.offset).encode()),
-        ]
+        letter = dead_letter(
+            record.value,
+            record.key,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+            detail=detail,
+            limit=self.settings.dead_letter_max_bytes,
+        )
         await producer.send_and_wait(
-            self.settings.topics.dlq, value=record.value, key=record.key, headers=headers
+            self.settings.topics.dlq,
+            value=letter.value,
+            key=letter.key,
+            headers=list(letter.headers),
         )
         self.dead_lettered += 1
         log.warning(

@@ -291,3 +291,28 @@ async def test_cli_delivers_and_stops_on_sigterm(
     assert webhook.delivered() == {alert["alert_id"]: 1}
     lines = [orjson.loads(line) for line in stderr.splitlines() if line.strip()]
     assert any(line["message"] == f"alert {alert['alert_id']} delivered" for line in lines)
+
+
+@integration
+async def test_anything_else_on_the_routing_topic_is_dead_lettered_and_the_sink_goes_on(
+    settings: Settings, webhook: Webhook
+) -> None:
+    good = make_alert("lead-after")
+    odd_shapes = [
+        b"[1, 2]",
+        b'"text"',
+        b'{"alert_id": 5}',
+        b'{"alert_id": ""}',
+        orjson.dumps({**make_alert("x"), "explanation": "not a list"}),
+        orjson.dumps({**make_alert("y"), "explanation": [1, None, "z"]}),
+        b"{" * 300_000,
+        b"x" * 1_040_000,  # with its headers, more than Kafka takes as it is
+    ]
+    await publish(settings, [*odd_shapes, orjson.dumps(good)])
+    sink = WebhookSink(settings, SinkOptions(url=webhook.url, format="slack", backoff=0.01))
+    await run_until_committed(sink, settings, len(odd_shapes) + 1)
+    assert webhook.delivered() == {good["alert_id"]: 1}
+    letters = await read_topic(settings.kafka_bootstrap, settings.topics.dlq)
+    assert len(letters) == len(odd_shapes) == sink.dead_lettered
+    assert {dict(r.headers)["leadscore.reason"] for r in letters} == {b"invalid-alert"}
+    assert any("leadscore.truncated" in dict(r.headers) for r in letters)
