@@ -52,19 +52,27 @@ _ASSETS = {
 }
 
 
+def _scalar(value: Any) -> str | int | float | bool | None:
+    """``value`` when it is a JSON scalar; anyone may write to the topic, and a browser row
+    needs no nested structure (which could even be too deep to encode again)."""
+    return value if value is None or isinstance(value, (str, int, float, bool)) else None
+
+
 def summarize(alert: dict[str, Any]) -> dict[str, Any]:
     """What a feed row needs, and nothing else from the alert."""
-    reasons = sorted(alert.get("explanation") or [], key=lambda c: -abs(c.get("points", 0)))
+    explanation = alert.get("explanation")
+    contributions = [
+        c
+        for c in (explanation if isinstance(explanation, list) else [])
+        if isinstance(c, dict) and type(c.get("points", 0)) in (int, float)
+    ]
+    reasons = sorted(contributions, key=lambda c: -abs(c.get("points", 0)))
+    fields = ("alert_id", "kind", "lead_id", "score", "grade", "route", "model", "emitted_at")
     return {
-        "alert_id": alert.get("alert_id"),
-        "kind": alert.get("kind"),
-        "lead_id": alert.get("lead_id"),
-        "score": alert.get("score"),
-        "grade": alert.get("grade"),
-        "route": alert.get("route"),
-        "model": alert.get("model"),
-        "emitted_at": alert.get("emitted_at"),
-        "reasons": [{"rule": c.get("rule"), "points": c.get("points")} for c in reasons[:3]],
+        **{name: _scalar(alert.get(name)) for name in fields},
+        "reasons": [
+            {"rule": _scalar(c.get("rule")), "points": c.get("points")} for c in reasons[:3]
+        ],
     }
 
 
