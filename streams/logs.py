@@ -6,7 +6,9 @@ free text; ``LEADSCORE_LOG_FORMAT=text`` is for a person watching a terminal. Th
 applies when it starts) and the plain CLI commands (through :func:`setup`).
 
 Nothing here adds personal data: records carry the logger name, level and the message the code
-wrote, and the code never logs emails or names.
+wrote, and the code never logs emails or names. Libraries' messages are not ours to write, and an
+exception raised on input (aiohttp's parser, the event loop's transports) tends to quote that
+input, so :class:`LibraryErrorsByClass` keeps only the class of such exceptions.
 """
 
 from __future__ import annotations
@@ -45,6 +47,26 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+# Loggers of the libraries that read what clients send: the HTTP server and the event loop under it.
+QUOTING_LIBRARIES = ("aiohttp", "asyncio")
+
+
+class LibraryErrorsByClass(logging.Filter):
+    """Replace the traceback of a record from :data:`QUOTING_LIBRARIES` with the error's class.
+
+    Their exceptions' messages may hold a header or a body a client sent; the class and the
+    logger's own message say what happened without it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.name.startswith(QUOTING_LIBRARIES):
+            kind = record.exc_info[0]
+            record.error_class = kind.__name__ if kind is not None else None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def dict_config(fmt: LogFormat, level: str) -> dict[str, Any]:
     """A :func:`logging.config.dictConfig` mapping writing ``fmt`` lines to standard error."""
     formatter: dict[str, Any] = (
@@ -54,10 +76,12 @@ def dict_config(fmt: LogFormat, level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"leadscore": formatter},
+        "filters": {"library_errors": {"()": f"{__name__}.LibraryErrorsByClass"}},
         "handlers": {
             "default": {
                 "class": "logging.StreamHandler",
                 "formatter": "leadscore",
+                "filters": ["library_errors"],
                 "stream": "ext://sys.stderr",
             }
         },

@@ -7,8 +7,10 @@ the topic of their type; invalid ones are reported and never reach Kafka.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 
 import orjson
@@ -21,6 +23,8 @@ from streams.messages import Channel, OutMessage
 from streams.settings import Settings
 from streams.topics import topic_for
 
+log = logging.getLogger("leadscore.publisher")
+
 
 @dataclass(frozen=True, slots=True)
 class ItemError:
@@ -30,25 +34,52 @@ class ItemError:
     reason: str
 
 
-def validate_one(raw: bytes | object, max_bytes: int) -> tuple[Event, bytes]:
-    """Validate one event given as JSON bytes or as an already decoded object."""
-    data = raw if isinstance(raw, bytes) else orjson.dumps(raw)
+def validate_one(
+    raw: bytes | object, max_bytes: int, now: datetime | None = None
+) -> tuple[Event, bytes]:
+    """Validate one event given as JSON bytes or as an already decoded object.
+
+    The rules are the worker's (:func:`streams.codec.decode`): the same size limit on the bytes
+    that will be published, and :func:`~scoring.events.parse_event` with ``now`` (the current time
+    when not given), so nothing is accepted here that the worker would dead-letter.
+    """
+    if isinstance(raw, bytes):
+        data = raw
+    else:
+        try:
+            data = orjson.dumps(raw)
+        except orjson.JSONEncodeError:
+            # orjson stops at 255 levels of nesting; no event is anywhere near that deep
+            raise EventValidationError([Problem("", "nested too deeply")]) from None
     if len(data) > max_bytes:
         reason = f"event is {len(data)} bytes; the limit is {max_bytes}"
         raise EventValidationError([Problem("", reason)])
-    return parse_event(data), data
+    return parse_event(data, now=now or datetime.now(UTC)), data
 
 
 def validate(
-    items: Iterable[bytes | object], max_bytes: int, first_index: int = 0
+    items: Iterable[bytes | object],
+    max_bytes: int,
+    first_index: int = 0,
+    *,
+    now: datetime | None = None,
 ) -> tuple[list[tuple[Event, bytes]], list[ItemError]]:
+    """Split items into valid events and errors by index; never raises for what an item holds.
+
+    ``now`` (the current time when not given) is read once, so every item of one call is judged
+    against the same clock.
+    """
+    when = now or datetime.now(UTC)
     good: list[tuple[Event, bytes]] = []
     bad: list[ItemError] = []
     for index, item in enumerate(items, start=first_index):
         try:
-            good.append(validate_one(item, max_bytes))
+            good.append(validate_one(item, max_bytes, when))
         except EventValidationError as err:
             bad.append(ItemError(index, str(err)))
+        except Exception as exc:  # a validation bug must cost one item, not the whole request
+            log.warning("validating an event raised %s; refused it", type(exc).__name__)
+            bad.append(ItemError(index, f"event could not be validated ({type(exc).__name__})"))
     return good, bad
 
 

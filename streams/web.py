@@ -1,14 +1,20 @@
 """The worker's HTTP API, served by Faust's web server on ``LEADSCORE_WEB_PORT``.
 
 - ``POST /events``: one event or a list; valid ones are published, invalid ones reported by index.
-  202 when every item was accepted, 422 (with the accepted count) when any was refused.
-- ``GET /leads/{lead_id}``: score, grade, explanation and recent history, read from Redis.
+  202 when every item was accepted, 422 (with the accepted count) when any was refused; 400 when
+  the body is not JSON. Items are judged by the worker's own rules, the future-time limit included
+  (:func:`streams.publisher.validate`), so "accepted" means the worker will score it.
+- ``GET /leads/{lead_id}``: score, grade, explanation and recent history, read from Redis. The id
+  is one percent-encoded path segment and may hold any character: aiohttp matches routes on the
+  path decoded except for ``%2F`` and ``%25``, and decodes those two in the value it hands over, so
+  the route takes any run of characters but ``/`` (braces included) and the view gets the exact id.
 - ``GET /healthz``: 200 when Redis answers and the worker runs; 503 when Redis does not answer,
   or when a step has kept failing for ``LEADSCORE_STALL_SECONDS`` (the worker is up but stalled).
 - ``GET /metrics``: Prometheus exposition.
 
 Every request passes :mod:`streams.auth` first: the bearer token when ``LEADSCORE_API_TOKEN`` is
-set (``/healthz`` and ``/metrics`` stay open) and the body size limit.
+set (``/healthz`` and ``/metrics`` stay open) and the body size limit. Requests aiohttp cannot parse
+are refused there too, without repeating them; there is no access log, since paths name leads.
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
     settings = runtime.settings
     # Faust builds aiohttp's Application when the app is made; its middlewares are open until the
     # server starts, so the check covers every page, the explorer's included.
-    install(cast(AiohttpWeb, app.web).web_app, settings)
+    install(cast(AiohttpWeb, app.web), settings)
 
     @app.page("/events")
     class Events(View):
@@ -61,17 +67,17 @@ def register(app: faust.App, runtime: Runtime) -> None:
             body = await request.read()
             try:
                 parsed = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
+            except orjson.JSONDecodeError as exc:  # orjson's depth limit (1024) lands here too
                 return _json(self, {"error": f"body is not valid JSON ({exc})"}, 400)
             items = parsed if isinstance(parsed, list) else [parsed]
-            good, bad = validate(items, settings.max_event_bytes)
+            good, bad = validate(items, settings.max_event_bytes, now=datetime.now(UTC))
             accepted = await (await runtime.publisher()).publish(good) if good else 0
             payload: dict[str, Any] = {"accepted": accepted, "rejected": len(bad)}
             if bad:
                 payload["errors"] = [{"index": e.index, "error": e.reason} for e in bad]
             return _json(self, payload, 422 if bad else 202)
 
-    @app.page("/leads/{lead_id}")
+    @app.page("/leads/{lead_id:[^/]+}")
     class Lead(View):
         async def get(self, request: Request, lead_id: str) -> Response:
             stored = (await runtime.store.load([lead_id]))[lead_id]

@@ -135,7 +135,10 @@ def produce(
     stream = sys.stdin.buffer if source == "-" else Path(source).open("rb")  # noqa: SIM115
     with stream:
         numbered = [(n, line.strip()) for n, line in enumerate(stream, start=1) if line.strip()]
-    good, bad = validate((line for _, line in numbered), settings.max_event_bytes)
+    # the worker's rules, future-time limit included: a line refused here would be dead-lettered
+    good, bad = validate(
+        (line for _, line in numbered), settings.max_event_bytes, now=datetime.now(UTC)
+    )
     for error in bad:
         typer.echo(f"line {numbered[error.index][0]}: {error.reason}", err=True)
 
