@@ -28,12 +28,14 @@ from streams.modelfile import load_models
 from streams.settings import TopicNames
 from streams.topics import topic_for
 from tests.streams.harness import WorkerProcess, publish_raw, read_topic, scores_in_redis
-from tests.streams.strategies import VALID, message, rfc3339_at_the_edges
+from tests.streams.strategies import VALID, json_value, message, near_valid, rfc3339_at_the_edges
+from tests.streams.test_security import request
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 MAX_BYTES = 8192
 KAFKA_MESSAGES = 4000
+HTTP_ITEMS = 600
 EMAIL = "fuzz.person@example.org"
 lead_ids = st.one_of(
     st.text(min_size=1, max_size=40), st.sampled_from(["}x", "{a}", "a/b", "50% off", "é"])
@@ -80,6 +82,13 @@ def _distinct(value: bytes, n: int, now: datetime) -> bytes:
         return value
 
 
+def _encoded(item: Any) -> bytes | None:
+    try:
+        return orjson.dumps(item)
+    except TypeError:
+        return None  # deeper than JSON encoders go: the API must refuse it too
+
+
 def test_thousands_of_generated_messages_are_each_scored_or_dead_lettered_once(
     start_worker: Callable[..., WorkerProcess], kafka_bootstrap: str, redis_url: str
 ) -> None:
@@ -115,10 +124,31 @@ def test_thousands_of_generated_messages_are_each_scored_or_dead_lettered_once(
             messages.append((topic, decoded.lead_id.encode(), value))
     assert len(accepted) > KAFKA_MESSAGES // 3 and len(refused) > KAFKA_MESSAGES // 4
     asyncio.run(publish_raw(kafka_bootstrap, messages))
-    worker.wait_handled(len(messages), timeout=300)
+
+    # The HTTP way in: lists of generated items; the answer must name exactly the items the
+    # worker's rules refuse, and every item it accepts must be scored.
+    items = [orjson.loads(_distinct(orjson.dumps(i), n, now)) for n, i in enumerate(
+        _generate(st.one_of(near_valid, json_value), HTTP_ITEMS))]  # fmt: skip
+    for n, item in enumerate(items):
+        if isinstance(item, dict) and isinstance(item.get("event_id"), str):
+            item["event_id"] = f"http-{n}-" + item["event_id"][:100]
+    posted = 0
+    for start in range(0, len(items), 10):
+        chunk = items[start : start + 10]
+        verdicts = [decode(_encoded(item), MAX_BYTES, now) for item in chunk]
+        status, _, body = request(worker, "POST", "/events", orjson.dumps(chunk), token)
+        answer = orjson.loads(body)
+        refused_here = {i for i, v in enumerate(verdicts) if isinstance(v, Rejection)}
+        assert {e["index"] for e in answer.get("errors", [])} == refused_here, answer
+        assert status == (422 if refused_here else 202)
+        assert answer["accepted"] == len(chunk) - len(refused_here)
+        assert token not in body.decode() and EMAIL not in body.decode()
+        accepted += [v for v in verdicts if isinstance(v, Event)]
+        posted += answer["accepted"]
+    worker.wait_handled(len(messages) + posted, timeout=300)
 
     assert worker.metric("leadscore_events_consumed_total") == len(accepted)
-    assert worker.metric("leadscore_events_rejected_total") == len(refused)
+    assert worker.metric("leadscore_events_rejected_total") == len(refused)  # HTTP sends none
     dead = asyncio.run(read_topic(kafka_bootstrap, topics.dlq, idle=3.0))
     assert Counter(r.value for r in dead) == Counter(refused)  # each exactly once
 
