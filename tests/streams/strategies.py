@@ -6,7 +6,10 @@ same kinds of input.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import orjson
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 VALID = {
@@ -101,3 +104,26 @@ message = st.one_of(
         lambda d: orjson.dumps({**VALID, "event_id": "x"}).replace(b'"x"', b"[" * d + b"]" * d)
     ),
 )
+
+
+T = TypeVar("T")
+
+
+def generate(strategy: st.SearchStrategy[T], count: int) -> list[T]:
+    """``count`` examples drawn from ``strategy``, for tests that send them somewhere real."""
+    found: list[T] = []
+
+    @settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def collect(item: Any) -> None:
+        found.append(item)
+
+    while len(found) < count:
+        collect()
+    return found[:count]

@@ -18,7 +18,6 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from scoring.events import Event, EventType
@@ -28,7 +27,14 @@ from streams.modelfile import load_models
 from streams.settings import TopicNames
 from streams.topics import topic_for
 from tests.streams.harness import WorkerProcess, publish_raw, read_topic, scores_in_redis
-from tests.streams.strategies import VALID, json_value, message, near_valid, rfc3339_at_the_edges
+from tests.streams.strategies import (
+    VALID,
+    generate,
+    json_value,
+    message,
+    near_valid,
+    rfc3339_at_the_edges,
+)
 from tests.streams.test_security import request
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -40,25 +46,6 @@ EMAIL = "fuzz.person@example.org"
 lead_ids = st.one_of(
     st.text(min_size=1, max_size=40), st.sampled_from(["}x", "{a}", "a/b", "50% off", "é"])
 )
-
-
-def _generate(strategy: Any, count: int) -> list[Any]:
-    found: list[Any] = []
-
-    @settings(
-        max_examples=count,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def collect(item: Any) -> None:
-        found.append(item)
-
-    while len(found) < count:
-        collect()
-    return found[:count]
 
 
 def _distinct(value: bytes, n: int, now: datetime) -> bytes:
@@ -95,10 +82,10 @@ def test_thousands_of_generated_messages_are_each_scored_or_dead_lettered_once(
     token = secrets.token_urlsafe(24)
     now = datetime.now(UTC)
     rng = random.Random(11)
-    generated = _generate(message, KAFKA_MESSAGES // 2)
-    odd_leads = _generate(lead_ids, KAFKA_MESSAGES // 2)
+    generated = generate(message, KAFKA_MESSAGES // 2)
+    odd_leads = generate(lead_ids, KAFKA_MESSAGES // 2)
     values = [_distinct(v, n, now) for n, v in enumerate(generated)]
-    for n, stamp in enumerate(_generate(rfc3339_at_the_edges(), 400)):  # whole calendar, any zone
+    for n, stamp in enumerate(generate(rfc3339_at_the_edges(), 400)):  # whole calendar, any zone
         values.append(orjson.dumps({**VALID, "event_id": f"edge-{n}", "occurred_at": stamp}))
     for n, lead_id in enumerate(odd_leads):  # valid events of leads with any id at all
         kind = rng.choice([EventType.PAGE_VIEW, EventType.EMAIL_OPENED, EventType.MEETING_BOOKED])
@@ -128,7 +115,7 @@ def test_thousands_of_generated_messages_are_each_scored_or_dead_lettered_once(
     # The HTTP way in: lists of generated items; the answer must name exactly the items the
     # worker's rules refuse, and every item it accepts must be scored.
     items = [orjson.loads(_distinct(orjson.dumps(i), n, now)) for n, i in enumerate(
-        _generate(st.one_of(near_valid, json_value), HTTP_ITEMS))]  # fmt: skip
+        generate(st.one_of(near_valid, json_value), HTTP_ITEMS))]  # fmt: skip
     for n, item in enumerate(items):
         if isinstance(item, dict) and isinstance(item.get("event_id"), str):
             item["event_id"] = f"http-{n}-" + item["event_id"][:100]

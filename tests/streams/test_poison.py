@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from scoring.events import EventType, parse_event
@@ -28,6 +27,7 @@ from streams.modelfile import load_models
 from streams.settings import TopicNames
 from streams.topics import topic_for
 from tests.streams.harness import WorkerProcess, publish_raw, read_topic, scores_in_redis
+from tests.streams.strategies import generate
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -113,22 +113,7 @@ def _nest(depth: int) -> Any:
 
 
 def generate_bad(count: int) -> list[bytes]:
-    found: list[bytes] = []
-
-    @settings(
-        max_examples=count,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(bad_message)
-    def collect(message: bytes) -> None:
-        found.append(message)
-
-    while len(found) < count:
-        collect()
-    return found[:count]
+    return generate(bad_message, count)
 
 
 def test_poison_flood_is_dead_lettered_and_good_traffic_scored(
