@@ -4,12 +4,17 @@ Producers leadscore did not write choose their codec; the Java console producer 
 A batch the worker cannot decompress stops it at that offset, and every restart stops again, so each
 codec a Kafka producer can use must be readable (issue 11).
 
+The worker's own outputs are compressed with ``LEADSCORE_OUTPUT_COMPRESSION``; Kafka's log dump
+tool, reading the broker's segment files, says which codec a batch really carries.
+
 The Java tools come from the jars ``ops/stack`` resolves, found the way it finds them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -22,10 +27,12 @@ import pytest
 from scoring.events import EventType, parse_event
 from scoring.offline import score_events
 from scoring.simulate import simulate
+from streams.messages import Channel, OutMessage
 from streams.modelfile import load_models
-from streams.settings import TopicNames
+from streams.publisher import Publisher
+from streams.settings import Settings, TopicNames
 from streams.topics import topic_for
-from tests.streams.harness import WorkerProcess, scores_in_redis
+from tests.streams.harness import WorkerProcess, remove_deployment, scores_in_redis
 
 pytestmark = pytest.mark.integration
 
@@ -43,6 +50,16 @@ def kafka_lib() -> Path:
     if not (lib / ".complete").is_file() or shutil.which("java") is None:
         pytest.skip(f"needs java and Kafka's jars in {lib} (ops/stack up resolves them)")
     return lib
+
+
+def broker_log_dir() -> Path:
+    """The broker's ``log.dirs`` as ``ops/stack`` sets it up; skips when there is none here."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    stack = os.environ.get("LEADSCORE_STACK_DIR") or str(Path(state) / "leadscore" / "stack")
+    data = Path(stack) / "kafka" / "data"
+    if not data.is_dir():
+        pytest.skip(f"needs the broker's log files, which ops/stack keeps in {data}")
+    return data
 
 
 def kafka_tool(lib: Path, main: str, *args: str, stdin: bytes | None = None) -> str:
@@ -97,3 +114,56 @@ def test_events_a_java_producer_compressed_are_scored(
     assert len(expected) > 50
     assert scores_in_redis(redis_url, prefix, expected, models[0], at) == expected
     assert worker.process is not None and worker.process.poll() is None
+
+
+def codecs_in_segments(lib: Path, segments: list[Path]) -> dict[Path, set[str]]:
+    """The ``compresscodec`` of every batch in each segment file, as Kafka's own dump reads it."""
+    found: dict[Path, set[str]] = {path: set() for path in segments}
+    current: Path | None = None
+    dump = kafka_tool(
+        lib, "kafka.tools.DumpLogSegments", "--files", ",".join(str(p) for p in segments)
+    )
+    for line in dump.splitlines():
+        if line.startswith("Dumping "):
+            current = Path(line.removeprefix("Dumping ").strip())
+        elif (codec := re.search(r"\bcompresscodec: (\w+)", line)) and current is not None:
+            found[current].add(codec.group(1).lower())
+    return found
+
+
+def test_outputs_carry_the_configured_codec(
+    kafka_bootstrap: str, redis_url: str, unique: str
+) -> None:
+    lib, data = kafka_lib(), broker_log_dir()
+    stem = f"t-{unique}"
+    codecs = ("none", *CODECS)
+    change = {"lead_id": "", "model": "default", "score": 42, "previous": 37, "grade": "B2"}
+
+    async def publish() -> None:
+        for codec in codecs:
+            settings = Settings(
+                kafka_bootstrap=kafka_bootstrap,
+                topic_prefix=f"{stem}-{codec}.",
+                output_compression=codec,
+            )
+            messages = [
+                OutMessage(Channel.SCORES, key, orjson.dumps({**change, "lead_id": key.decode()}))
+                for key in (f"lead-{i:04d}".encode() for i in range(300))
+            ]
+            async with Publisher(settings) as publisher:
+                await publisher.send(messages)
+
+    try:
+        asyncio.run(publish())
+        segments = {
+            codec: sorted(data.glob(f"{stem}-{codec}.leads.scores-*/*.log")) for codec in codecs
+        }
+        if not all(segments.values()):
+            pytest.skip(
+                f"the broker at {kafka_bootstrap} keeps its log files elsewhere than {data}"
+            )
+        found = codecs_in_segments(lib, [p for paths in segments.values() for p in paths])
+        seen = {codec: set[str]().union(*(found[p] for p in segments[codec])) for codec in codecs}
+        assert seen == {codec: {codec} for codec in codecs}
+    finally:
+        asyncio.run(remove_deployment(kafka_bootstrap, redis_url, stem))
