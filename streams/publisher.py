@@ -88,12 +88,14 @@ class Publisher:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        codec = settings.output_compression
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,
             **client_options(settings),
             acks="all",
             enable_idempotence=True,
             linger_ms=2,
+            compression_type=None if codec == "none" else codec,
             max_batch_size=256 * 1024,
             max_request_size=max(settings.max_event_bytes * 2, 1024 * 1024),
         )
