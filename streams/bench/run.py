@@ -90,6 +90,7 @@ class Bench:
             "COOLING_INTERVAL": s.cooling_interval,
             "HISTORY_LENGTH": s.history_length,
             "LEAD_CACHE": s.lead_cache,
+            "OUTPUT_COMPRESSION": s.output_compression,
         }
         return {f"LEADSCORE_{k}": str(v) for k, v in pairs.items()}
 
