@@ -145,7 +145,7 @@ def quick_score(state: LeadState, cm: CompiledModel, at: float, fit: float | Non
         fit = _clamp(fit_points(profile_view(state.profile), cm), model.fit.min, model.fit.max)
     eng = engagement_points(state.signals, cm, at)
     eng = _clamp(eng, model.engagement.min, model.engagement.max)
-    return _round_score(_clamp(fit + eng, 0.0, 100.0))
+    return _round_score(_clamp(model.base + fit + eng, 0.0, 100.0))
 
 
 def _clamp_part(name: str, kind_total: float, low: float, high: float) -> Part | None:
@@ -178,14 +178,15 @@ def evaluate(state: LeadState, model: Model, at: datetime, explained: bool = Tru
         eng_raw = engagement_points(state.signals, cm, at_s)
     fit = _clamp(fit_raw, model.fit.min, model.fit.max)
     eng = _clamp(eng_raw, model.engagement.min, model.engagement.max)
-    total = fit + eng
+    total = model.base + fit + eng
     score = _round_score(_clamp(total, 0.0, 100.0))
     explanation: tuple[Contribution, ...] = ()
     if explained:
         fit_adj = _clamp_part("fit", fit_raw, model.fit.min, model.fit.max)
         eng_adj = _clamp_part("engagement", eng_raw, model.engagement.min, model.engagement.max)
         total_adj = _clamp_part("score", total, 0.0, 100.0)
-        all_parts = [*parts, *([fit_adj] if fit_adj else []), *eng_parts]
+        base = [Part("base", "base", model.base, "every lead starts here")] if model.base else []
+        all_parts = [*base, *parts, *([fit_adj] if fit_adj else []), *eng_parts]
         all_parts += [p for p in (eng_adj, total_adj) if p is not None]
         explanation = explain(all_parts, score)
     hot = is_hot(state.hot, score, model.thresholds)

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
-ContributionKind = Literal["fit", "engagement", "adjustment"]
+ContributionKind = Literal["base", "fit", "engagement", "adjustment"]
 
 
 class Contribution(NamedTuple):

@@ -164,7 +164,7 @@ def compiled(model: Model) -> CompiledModel:
     """The compiled tables of a model, built on first use and cached on the model instance."""
     private = model.__pydantic_private__  # read directly: attribute access is slow per event
     found: CompiledModel | None = private.get("_compiled") if private is not None else None
-    if found is None:
+    if found is None or found.model is not model:  # a copy (model_copy) carries its source's
         found = CompiledModel(model)
         model._compiled = found
     return found

@@ -176,7 +176,7 @@ def score_rows(history: History, outcomes: Sequence[Outcome], model: Model) -> l
         task = bar.add_task(f"scoring with {model.name}", total=len(outcomes))
         for n, (lead, converted, at) in enumerate(outcomes, start=1):
             result = history.score(lead, model, at)
-            fired = frozenset(c.rule for c in result.explanation if c.kind != "adjustment")
+            fired = frozenset(c.rule for c in result.explanation if c.kind in ("fit", "engagement"))
             rows.append(Row(lead, result.score, converted, fired))
             if n % 5000 == 0:
                 bar.update(task, completed=n)

@@ -4,9 +4,10 @@ from datetime import timedelta
 
 import pytest
 
-from scoring.engine import apply_event, cools_at, evaluate, update_hot
+from scoring.engine import apply_event, cools_at, evaluate, quick_score, update_hot
 from scoring.events import parse_event
 from scoring.model import default_model, parse_model
+from scoring.rules import compiled
 from scoring.state import LeadState
 
 from .helpers import T0, build, event, profile
@@ -201,3 +202,32 @@ def test_to_dict_shape() -> None:
         "points": 20,
         "detail": "Title says VP or Director (or the CRM says so)",
     }
+
+
+def test_a_base_is_where_every_lead_starts_and_its_own_line() -> None:
+    model = default_model().model_copy(update={"base": 30.0})
+    empty = evaluate(LeadState.new("nobody"), model, T0)
+    assert empty.score == 30
+    assert [(c.rule, c.kind, c.points) for c in empty.explanation] == [("base", "base", 30)]
+    lead = build(hot_lead(), model)
+    plain = evaluate(build(hot_lead()), default_model(), T0)
+    based = evaluate(lead, model, T0)
+    assert based.score == min(plain.score + 30, 100)
+    assert based.explanation[0].rule == "base"
+    assert sum(c.points for c in based.explanation) == based.score
+    assert (based.fit, based.engagement) == (plain.fit, plain.engagement)  # grades unchanged
+
+
+def test_a_negative_base_lowers_every_lead_alike() -> None:
+    model = default_model().model_copy(update={"base": -10.0})
+    plain = evaluate(build(hot_lead()), default_model(), T0)
+    assert evaluate(build(hot_lead(), model), model, T0).score == plain.score - 10
+
+
+def test_a_copied_model_is_compiled_anew() -> None:
+    model = default_model()
+    evaluate(LeadState.new("x"), model, T0)  # compiles and caches on the instance
+    copy = model.model_copy(update={"base": 12.0})
+    state = build(hot_lead(), copy)
+    assert compiled(copy).model is copy
+    assert quick_score(state, compiled(copy), T0.timestamp()) == evaluate(state, copy, T0).score
