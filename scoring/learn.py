@@ -8,13 +8,18 @@ against the outcomes, and the weights are scaled to whole points: the result is 
 usual format, with every point traceable to a rule, that ``score``, the worker and ``calibrate``
 load as they load any other.
 
-The scale is shared by all rules (points must add up), and chosen so that nearly every lead's fit
-and engagement stay inside their -50..50 clamps. Groups are dropped from a fitted model: the
-regression already accounts for signals that overlap, and the per-rule caps keep their meaning.
+The scale is shared by all rules (points must add up). Learned points are log-odds relative to an
+average lead, so a fitted model also gets a ``base`` that every lead starts from: together they map
+the training leads' log-odds onto 0-100 (the 1st percentile at 5, the 99th at 95), as credit
+scorecards map odds onto points. Without the base most learned points are negative, most leads
+clamp at 0, and the ties destroy the ranking. The fit and engagement clamps are widened so that
+they never cut a learned sum. Groups are dropped from a fitted model: the regression already
+accounts for signals that overlap, and the per-rule caps keep their meaning.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections import Counter
@@ -37,7 +42,8 @@ from scoring.state import LeadState
 Section = Literal["fit", "engagement"]
 SIGNAL_COUNT_CAP = 3.0  # a proposed engagement rule counts at most three (decayed) events
 MAX_LEVELS = 12  # a profile attribute with more common values than this is not proposed
-TARGET_SPAN = 50.0  # the 99th percentile of |fit| and of |engagement| maps to this many points
+SCORE_LOW, SCORE_HIGH = 5.0, 95.0  # where the 1st and the 99th percentile lead land
+SECTION_LIMIT = 100.0  # a fitted model's fit and engagement clamps: wide enough never to bind
 MIN_PROPOSED_POINTS = 3  # a proposed rule worth less is more likely noise than signal
 _SLUG = re.compile(r"[^a-z0-9_.-]+")
 
@@ -230,20 +236,29 @@ def fit_weights(
     return np.asarray(clf.coef_[0], dtype=np.float64)
 
 
-def _span(values: NDArray[np.float64]) -> float:
-    return float(np.quantile(np.abs(values), 0.99)) if values.size else 0.0
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """How learned log-odds become points: ``points`` per unit of log-odds, from ``base``."""
+
+    points: float
+    base: float
+
+    @property
+    def points_to_double_odds(self) -> float:
+        return self.points * math.log(2)
 
 
-def points_scale(
-    features: Sequence[Feature], x: NDArray[np.float64], w: NDArray[np.float64]
-) -> float:
-    """Points per unit of log-odds: the 99th percentile lead stays inside -50..50 per section."""
-    spans = []
-    for section in ("fit", "engagement"):
-        cols = [i for i, f in enumerate(features) if f.section == section]
-        spans.append(_span(x[:, cols] @ w[cols]) if cols else 0.0)
-    widest = max(spans)
-    return TARGET_SPAN / widest if widest > 0 else 1.0
+def score_scale(x: NDArray[np.float64], w: NDArray[np.float64]) -> Scale:
+    """The scale that puts the 1st percentile of the leads' log-odds at 5 points and the 99th at
+    95: scores use the whole 0-100 range, and few leads tie at either end."""
+    logits = x @ w
+    if not logits.size:
+        return Scale(1.0, 50.0)
+    low, high = float(np.quantile(logits, 0.01)), float(np.quantile(logits, 0.99))
+    if high - low <= 1e-9:
+        return Scale(1.0, 50.0 - low)
+    points = (SCORE_HIGH - SCORE_LOW) / (high - low)
+    return Scale(points, SCORE_LOW - points * low)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +295,7 @@ def build_model(
     model: Model,
     features: Sequence[Feature],
     weights: NDArray[np.float64],
-    scale: float,
+    scale: Scale,
     name: str,
     version: str | int,
     description: str,
@@ -292,14 +307,16 @@ def build_model(
     ``MIN_PROPOSED_POINTS``. ``hot`` replaces the hot threshold (the re-arm gap is kept).
     """
     data = model.model_dump(mode="json", by_alias=True, exclude_none=True)
-    data.update(name=name, version=version, description=description)
+    data.update(name=name, version=version, description=description, base=round(scale.base, 1))
+    for section in ("fit", "engagement"):
+        data[section].update(min=-SECTION_LIMIT, max=SECTION_LIMIT)
     if hot is not None:
         gap = model.thresholds.hot - model.thresholds.rearm
         data["thresholds"] = {"hot": hot, "rearm": max(0, hot - gap)}
     rules: dict[Section, list[dict[str, Any]]] = {"fit": [], "engagement": []}
     changes = []
     for feature, weight in zip(features, weights, strict=True):
-        points = round(float(weight) * scale)
+        points = round(float(weight) * scale.points)
         if not feature.existing and abs(points) < MIN_PROPOSED_POINTS:
             points = 0
         changes.append(Change(feature.id, feature.section, feature.old_points, points or None))
@@ -339,5 +356,18 @@ def matching_threshold(old_scores: Sequence[int], new_scores: Sequence[int], old
     share = sum(s >= old_hot for s in old_scores) / len(old_scores)
     for t in range(1, 101):
         if sum(s >= t for s in new_scores) / len(new_scores) <= share:
+            return t
+    return 100
+
+
+def share_threshold(scores: Sequence[int], share: float) -> int:
+    """The hot threshold that makes at most ``share`` of these leads hot: what sales can call.
+
+    The lowest threshold (1..100) whose share of hot leads does not exceed ``share``.
+    """
+    if not 0 < share < 1:
+        raise ValueError("the hot share must be between 0 and 1")
+    for t in range(1, 101):
+        if sum(s >= t for s in scores) <= share * len(scores):
             return t
     return 100

@@ -251,7 +251,7 @@ class Model(_Strict):
     # Points every lead starts from, before fit and engagement. A fitted model needs one: its
     # learned points are log-odds relative to an average lead, often negative, and without a base
     # most leads would clamp at 0 and tie. Shown as its own line in every explanation.
-    base: float = Field(default=0.0, ge=-100, le=100)
+    base: float = Field(default=0.0, ge=-1000, le=1000)
     decay: Decay = Field(default_factory=Decay)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     fit: FitSection = Field(default_factory=FitSection)

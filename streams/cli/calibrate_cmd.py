@@ -33,7 +33,8 @@ from scoring.learn import (
     fit_weights,
     holdout,
     matching_threshold,
-    points_scale,
+    score_scale,
+    share_threshold,
 )
 from scoring.model import Model, parse_model
 from scoring.report import render
@@ -226,6 +227,14 @@ def calibrate(
         0.3, "--holdout", min=0.05, max=0.9, help="With --fit: share of leads held out."
     ),
     seed: int = typer.Option(0, "--seed", help="With --fit: seed of the held-out split."),
+    hot_share: float | None = typer.Option(
+        None,
+        "--hot-share",
+        min=0.0001,
+        max=0.9999,
+        help="With --fit: the hot threshold makes at most this share of leads hot (default: as "
+        "many as the old model).",
+    ),
     penalty: str = typer.Option("l2", "--penalty", help="With --fit: l2 or l1 regularisation."),
     strength: float = typer.Option(
         1.0, "--strength", min=1e-6, help="With --fit: inverse regularisation strength (C)."
@@ -250,7 +259,8 @@ def calibrate(
         raise _fail("no usable outcome rows")
     if fit:
         assert out is not None
-        _fit(history, used, base, out, holdout_share, seed, penalty, strength, bands, catch)  # type: ignore[arg-type]
+        norm: Literal["l1", "l2"] = "l1" if penalty == "l1" else "l2"
+        _fit(history, used, base, out, holdout_share, seed, norm, strength, bands, catch, hot_share)
     else:
         first = summarize(score_rows(history, used, base), base, bands, catch)
         second = summarize(score_rows(history, used, other), other, bands, catch) if other else None
@@ -287,6 +297,7 @@ def _fit(
     strength: float,
     bands: int,
     catch: float,
+    hot_share: float | None = None,
 ) -> None:
     """Fit on part of the leads, judge old and new model on the rest, write the new model."""
     train_ids, test_ids = holdout([lead for lead, _, _ in used], share, seed)
@@ -305,7 +316,7 @@ def _fit(
         weights = fit_weights(x, [by_lead[lead][0] for lead in train_ids], penalty, strength)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    scale = points_scale(design.features, x, weights)
+    scale = score_scale(x, weights)
     name = f"{model.name}-fitted"
     about = f"{model.name} with points learned from {len(train_ids)} leads' outcomes."
 
@@ -316,19 +327,23 @@ def _fit(
         return text, changes, parse_model(text, source=str(out))  # must load like any other
 
     _, _, first = make(None)
-    hot = matching_threshold(
-        [evaluate(s, model, _at(t)).score for s, t in train],
-        [evaluate(s, first, _at(t)).score for s, t in train],
-        model.thresholds.hot,
-    )
+    fitted_scores = [evaluate(s, first, _at(t)).score for s, t in train]
+    if hot_share is None:
+        old_scores = [evaluate(s, model, _at(t)).score for s, t in train]
+        hot = matching_threshold(old_scores, fitted_scores, model.thresholds.hot)
+        why = f"makes as many training leads hot as {model.thresholds.hot} did under {model.label}"
+    else:
+        hot = share_threshold(fitted_scores, hot_share)
+        why = f"makes at most {hot_share:.1%} of the training leads hot (--hot-share)"
     text, changes, fitted = make(hot)
     header = (
         f"# Fitted by `leadscore calibrate --fit` from {model.label}: {len(train_ids)} leads for "
         f"training, {len(test_ids)} held out (seed {seed}).\n"
         f"# {penalty.upper()}-regularised logistic regression (C={strength:g}); "
-        f"{scale:.2f} points per unit of log-odds; rules that rounded to 0 points are left out.\n"
-        f"# The hot threshold {hot} makes as many training leads hot as {model.thresholds.hot} "
-        f"did under {model.label}.\n"
+        f"# base {scale.base:.1f}, {scale.points_to_double_odds:.1f} points to double the odds "
+        "(the 1st and 99th percentile training leads at 5 and 95); "
+        "rules that rounded to 0 points are left out.\n"
+        f"# The hot threshold {hot} {why}.\n"
     )
     out.write_text(header + text, encoding="utf-8")
 

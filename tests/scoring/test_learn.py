@@ -12,11 +12,13 @@ from scoring.engine import evaluate
 from scoring.history import History
 from scoring.learn import (
     Design,
+    Scale,
     build_model,
     fit_weights,
     holdout,
     matching_threshold,
-    points_scale,
+    score_scale,
+    share_threshold,
 )
 from scoring.model import default_model, parse_model
 from scoring.simulate import simulate
@@ -103,7 +105,8 @@ def test_built_model_has_integer_points_and_loads() -> None:
     design = Design(MODEL, SAMPLES, min_support=2)
     # weights in log-odds; scale 10 points per unit
     weights = np.array([1.04, 0.5, 0.01, 0.6, -0.2, 0.45])
-    text, changes = build_model(MODEL, design.features, weights, 10.0, "small-fitted", 4, "d", 55)
+    scale = Scale(10.0, 42.0)
+    text, changes = build_model(MODEL, design.features, weights, scale, "small-fitted", 4, "d", 55)
     fitted = parse_model(text)
     fit = {r.id: r.points for r in fitted.fit.rules}
     eng = {r.id: (r.points, r.cap) for r in fitted.engagement.rules}
@@ -115,15 +118,30 @@ def test_built_model_has_integer_points_and_loads() -> None:
     assert fitted.engagement.groups == {}
     assert (fitted.thresholds.hot, fitted.thresholds.rearm) == (55, 45)
     assert (fitted.name, fitted.version) == ("small-fitted", 4)
+    assert fitted.base == 42.0 and (fitted.fit.min, fitted.fit.max) == (-100, 100)
     assert {c.rule: (c.old, c.new) for c in changes}["blog"] == (1, None)
     assert "all: []" not in text and "description: ''" not in text
 
 
-def test_points_scale_keeps_the_99th_percentile_inside_50() -> None:
-    design = Design(MODEL, SAMPLES, min_support=2)
-    x = design.matrix(SAMPLES)
-    w = np.array([2.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # fit = 2 for seniors, engagement 0
-    assert points_scale(design.features, x, w) == pytest.approx(25.0)
+def test_the_scale_spreads_log_odds_over_the_whole_range() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5000, 3))
+    w = np.array([1.5, -0.7, 0.2])
+    scale = score_scale(x, w)
+    scores = scale.base + scale.points * (x @ w)
+    assert np.quantile(scores, 0.01) == pytest.approx(5.0)
+    assert np.quantile(scores, 0.99) == pytest.approx(95.0)
+    assert scale.points_to_double_odds == pytest.approx(scale.points * 0.6931, rel=1e-4)
+    assert score_scale(np.zeros((10, 3)), w) == Scale(1.0, 50.0)  # no spread: the middle
+
+
+def test_the_hot_share_sets_how_many_leads_are_hot() -> None:
+    scores = list(range(100))  # one lead at each score 0..99
+    assert share_threshold(scores, 0.05) == 95  # 95..99: five leads, 5%
+    assert share_threshold(scores, 0.5) == 50
+    assert share_threshold([10] * 10, 0.05) == 11
+    with pytest.raises(ValueError, match="share"):
+        share_threshold(scores, 1.5)
 
 
 def test_holdout_is_deterministic_and_disjoint() -> None:
@@ -159,9 +177,7 @@ def test_fitted_model_beats_the_default_on_held_out_simulated_leads() -> None:
     design = Design(model, train)
     x = design.matrix(train)
     weights = fit_weights(x, [outcome[lead].converted for lead in train_ids])
-    text, _ = build_model(
-        model, design.features, weights, points_scale(design.features, x, weights), "f", 1, ""
-    )
+    text, _ = build_model(model, design.features, weights, score_scale(x, weights), "f", 1, "")
     fitted = parse_model(text)
     assert any(r.id.startswith("crm_") for r in fitted.fit.rules)  # the hidden custom field
 
@@ -176,6 +192,9 @@ def test_fitted_model_beats_the_default_on_held_out_simulated_leads() -> None:
         return value
 
     assert auc(fitted) > auc(model) + 0.01
+    held = {lead: sample(lead)[0] for lead in test_ids}
+    scores = [evaluate(held[lead], fitted, outcome[lead].scored_at).score for lead in test_ids]
+    assert sum(s in (0, 100) for s in scores) <= 0.02 * len(scores)  # no pile of ties at the ends
 
 
 def test_simulation_is_deterministic() -> None:
