@@ -49,6 +49,9 @@ from scoring.offline import replay
 
 PROFILE_UPDATED = "profile_updated"
 DAY = 86_400.0
+# a profile attribute with more values than this among the training leads is an identifier (an
+# email address, a contact name), and one-hot columns of it would only memorise the training leads
+MAX_LEVELS = 50
 
 # (lead id, converted, the moment it is scored)
 Outcome = tuple[str, bool, datetime]
@@ -225,7 +228,16 @@ def classifier_scores(
     """Held-out probabilities of a scikit-learn classifier fitted on the training leads."""
     train_rows = [lead_features(history, lead, at, timing) for lead, _, at in train]
     test_rows = [lead_features(history, lead, at, timing) for lead, _, at in test]
-    columns = {name: j for j, name in enumerate(sorted({k for r in train_rows for k in r}))}
+    levels: dict[str, set[str]] = {}
+    for row in train_rows:
+        for name in row:
+            if name.startswith("p:"):
+                attribute, _, value = name.partition("=")
+                levels.setdefault(attribute, set()).add(value)
+    names = {
+        k for r in train_rows for k in r if len(levels.get(k.partition("=")[0], ())) <= MAX_LEVELS
+    }
+    columns = {name: j for j, name in enumerate(sorted(names))}
     clf = make()
     clf.fit(_matrix(train_rows, columns), np.asarray([y for _, y, _ in train], dtype=int))
     return [float(p) for p in clf.predict_proba(_matrix(test_rows, columns))[:, 1]]

@@ -6,10 +6,11 @@ from __future__ import annotations
 import csv
 import math
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 
@@ -219,6 +220,29 @@ def test_the_harness_scores_only_held_out_leads_at_their_own_moment(
     scores = evaluate.model_scores(history, held, default_model())
     assert report["models"][0]["auc"] == evaluate.auc(scores, [o[1] for o in held])
     assert report["models"][0]["tied_at_0"] == evaluate.tied_share(scores, 0)
+
+
+def test_identifiers_in_the_profile_are_not_one_hot_columns() -> None:
+    """A made-up email per lead would give each training lead a column of its own to memorise."""
+    history = History()
+    outcomes = []
+    for i in range(80):
+        lead, at = f"l{i}", 1_700_000_000.0
+        props = {"email": f"u{i}@x.example", "industry": "logistics" if i % 2 else "retail"}
+        history.add(f"{lead}-p", lead, "profile_updated", at, props)
+        history.add(f"{lead}-e", lead, "email_opened", at + 60, {})
+        outcomes.append((lead, i % 3 == 0, datetime.fromtimestamp(at + 3600, tz=UTC)))
+    seen: list[int] = []
+
+    class Spy:
+        def fit(self, x: Any, y: Any) -> None:
+            seen.append(x.shape[1])
+
+        def predict_proba(self, x: Any) -> Any:
+            return np.full((x.shape[0], 2), 0.5)
+
+    evaluate.classifier_scores(history, outcomes[:70], outcomes[70:], Spy)
+    assert seen == [3]  # the email_opened count and the two industries
 
 
 def _row(**fields: Any) -> Any:
