@@ -16,15 +16,24 @@ from collections.abc import Mapping
 
 from scoring.decay import factor
 from scoring.explain import Part
-from scoring.rules import CompiledModel, EngagementRuleC
+from scoring.rules import DAY, CompiledModel, EngagementRuleC
 
 
 def _rule_points(
-    signals: Mapping[str, list[float]], cm: CompiledModel, at: float
+    signals: Mapping[str, list[float]],
+    cm: CompiledModel,
+    at: float,
+    recent: Mapping[str, list[float]] | None = None,
 ) -> dict[int, tuple[EngagementRuleC, float, float, float]]:
-    """Per fired rule index: (rule, points after rule cap, decayed count, raw count)."""
+    """Per fired rule index: (rule, points after rule cap, weight, count).
+
+    The weight is the decayed count (per-event rules), the decay factor (frequency rules), or 1
+    (window and recency rules, which do not decay); the count is the raw count, or the count in
+    the window for window rules.
+    """
     k = cm.decay_k
     acc: dict[int, list[float]] = {}
+    windows: dict[int, list[float]] = {}
     for key, (n, value, ref) in signals.items():
         rules = cm.rules_for_signal(key)
         if not rules:
@@ -39,13 +48,32 @@ def _rule_points(
                 slot[1] += decayed
                 if ref > slot[2]:
                     slot[2] = ref
+            if r.within is not None and recent:
+                windows.setdefault(r.index, []).extend(recent.get(key, ()))
     fired: dict[int, tuple[EngagementRuleC, float, float, float]] = {}
     rules_by_index = cm.engagement_rules
     for index, (n, decayed, last) in acc.items():
         r = rules_by_index[index]
-        if r.min_count is None:
+        if r.since is not None:
+            age = at - last if at > last else 0.0
+            if not r.since[0] <= age <= r.since[1]:
+                continue
+            decayed, points = 1.0, r.points
+        elif r.within is not None:
+            start = at - r.within
+            n = sum(1 for t in windows.get(index, ()) if start < t <= at)
+            decayed = 1.0
+            if r.min_count is None:
+                if not n:
+                    continue
+                points = r.points * n
+            elif r.min_count <= n <= (r.max_count or n):
+                points = r.points
+            else:
+                continue
+        elif r.min_count is None:
             points = r.points * decayed
-        elif n >= r.min_count:
+        elif r.min_count <= n <= (r.max_count or n):
             decayed = factor(k, at - last)
             points = r.points * decayed
         else:
@@ -71,9 +99,14 @@ def _group_scales(
     return scales
 
 
-def engagement_points(signals: Mapping[str, list[float]], cm: CompiledModel, at: float) -> float:
+def engagement_points(
+    signals: Mapping[str, list[float]],
+    cm: CompiledModel,
+    at: float,
+    recent: Mapping[str, list[float]] | None = None,
+) -> float:
     """The engagement sum before the overall clamp (no explanation, for the fast path)."""
-    fired = _rule_points(signals, cm, at)
+    fired = _rule_points(signals, cm, at, recent)
     scales = _group_scales(fired, cm) if cm.group_caps else {}
     # fsum is exact, so this equals the sum over engagement_parts to the bit, in any order
     return math.fsum(
@@ -82,20 +115,47 @@ def engagement_points(signals: Mapping[str, list[float]], cm: CompiledModel, at:
     )
 
 
+def _detail(r: EngagementRuleC, decayed: float, n: float) -> str:
+    """How a fired rule's points were made, as a sentence a sales rep can check."""
+    count = f"{int(n)} event(s)"
+    bin_ = (
+        ""
+        if r.min_count is None
+        else f" ({r.min_count}-{r.max_count})"
+        if r.max_count is not None and r.max_count != r.min_count
+        else f" ({r.min_count})"
+        if r.max_count is not None
+        else f" (>= {r.min_count})"
+    )
+    if r.since is not None:
+        low, high = r.since[0] / DAY, r.since[1] / DAY
+        span = f"{low:g}+ days" if math.isinf(high) else f"{low:g}-{high:g} days"
+        return f"last event {span} ago: {r.points:g}"
+    if r.within is not None:
+        days = f"in the last {r.within / DAY:g} days"
+        if r.min_count is None:
+            return f"{count} {days} x {r.points:g}"
+        return f"{count} {days}{bin_}: {r.points:g}"
+    if r.min_count is None:
+        return f"{count}, decayed weight {decayed:.3f} x {r.points:g}"
+    return f"{count}{bin_}, {r.points:g} decayed by {decayed:.3f}"
+
+
 def engagement_parts(
-    signals: Mapping[str, list[float]], cm: CompiledModel, at: float
+    signals: Mapping[str, list[float]],
+    cm: CompiledModel,
+    at: float,
+    recent: Mapping[str, list[float]] | None = None,
 ) -> list[Part]:
     """One part per fired engagement rule, in model order, with a detail saying how it was made."""
-    fired = _rule_points(signals, cm, at)
+    fired = _rule_points(signals, cm, at, recent)
     scales = _group_scales(fired, cm)
     parts = []
     for index in sorted(fired):
         r, points, decayed, n = fired[index]
-        if r.min_count is None:
-            detail = f"{int(n)} event(s), decayed weight {decayed:.3f} x {r.points:g}"
-        else:
-            detail = f"{int(n)} event(s) >= {r.min_count}, {r.points:g} decayed by {decayed:.3f}"
-        if r.cap is not None and abs(r.points * decayed) > r.cap:
+        detail = _detail(r, decayed, n)
+        weight = n if r.within is not None and r.min_count is None else decayed
+        if r.cap is not None and abs(r.points * weight) > r.cap:
             detail += f", capped at {r.cap:g}"
         scale = scales.get(r.group, 1.0) if r.group is not None else 1.0
         if scale != 1.0:

@@ -8,6 +8,7 @@ hysteresis memory; ``cools_at`` tells a timer when a hot lead will cool if nothi
 from __future__ import annotations
 
 import math
+from bisect import insort
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -96,6 +97,7 @@ def apply_record(
         return True
     k = cm.decay_k
     signals = state.signals
+    depth = cm.recent_depth
     for key in cm.signals_of(event_type, props):
         entry = signals.get(key)
         if entry is None:
@@ -103,6 +105,11 @@ def apply_record(
         else:
             entry[0] += 1
             entry[1], entry[2] = decay.add(entry[1], entry[2], t, k)
+        if depth:  # the newest `depth` times: the same list whatever order events arrive in
+            times = state.recent.setdefault(key, [])
+            insort(times, t)
+            if len(times) > depth:
+                del times[0]
     return True
 
 
@@ -143,7 +150,7 @@ def quick_score(state: LeadState, cm: CompiledModel, at: float, fit: float | Non
     model = cm.model
     if fit is None:
         fit = _clamp(fit_points(profile_view(state.profile), cm), model.fit.min, model.fit.max)
-    eng = engagement_points(state.signals, cm, at)
+    eng = engagement_points(state.signals, cm, at, state.recent)
     eng = _clamp(eng, model.engagement.min, model.engagement.max)
     return _round_score(_clamp(model.base + fit + eng, 0.0, 100.0))
 
@@ -170,12 +177,12 @@ def evaluate(state: LeadState, model: Model, at: datetime, explained: bool = Tru
     view = profile_view(state.profile)
     if explained:
         parts = fit_parts(view, cm)
-        eng_parts = engagement_parts(state.signals, cm, at_s)
+        eng_parts = engagement_parts(state.signals, cm, at_s, state.recent)
         fit_raw = math.fsum(p.points for p in parts)
         eng_raw = math.fsum(p.points for p in eng_parts)
     else:  # the same sums (fsum is exact, so equal to the bit), without building the reasons
         fit_raw = fit_points(view, cm)
-        eng_raw = engagement_points(state.signals, cm, at_s)
+        eng_raw = engagement_points(state.signals, cm, at_s, state.recent)
     fit = _clamp(fit_raw, model.fit.min, model.fit.max)
     eng = _clamp(eng_raw, model.engagement.min, model.engagement.max)
     total = model.base + fit + eng

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -23,11 +23,12 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from scoring.conditions import ConditionSet, Scalar
+from scoring.conditions import ConditionSet, Range, Scalar
 from scoring.errors import ModelError, Problem
 from scoring.events import EventType
 
@@ -106,24 +107,52 @@ class Group(_Strict):
     description: str = ""
 
 
-class EngagementRule(_Strict):
-    """Points for events of one type, optionally filtered, optionally only from the Nth event on.
+ANY_EVENT = "any"  # an engagement rule fed by every kind of engagement event
 
-    Without ``min_count`` the rule earns ``points`` per matching event, each decayed from its own
-    time. With ``min_count`` it is a frequency rule: ``points`` once, when at least that many
-    matching events happened, decayed from the latest of them.
+
+class EngagementRule(_Strict):
+    """Points for events of one type (or of ``any`` type), optionally filtered.
+
+    - Without ``min_count`` the rule earns ``points`` per matching event, each decayed from its own
+      time.
+    - With ``min_count`` it is a frequency rule: ``points`` once, when at least that many matching
+      events happened (and at most ``max_count``, for count bins such as "2-3 pricing views"),
+      decayed from the latest of them.
+    - ``within_days`` makes it a window rule, as CRMs' "in the past N days" criteria: only the
+      events of the last N days count, and they do not decay (the window is the recency).
+    - ``days_since_last`` scores recency itself: ``points`` when the latest matching event is
+      that many days old (``{min: 14}``: quiet for two weeks or more), without decay.
     """
 
     id: RuleId = Field(pattern=_ID_PATTERN)
-    event: EventType
+    event: EventType | Literal["any"]
     points: float
     page_category: str | None = Field(default=None, min_length=1)
     path_pattern: str | None = Field(default=None, min_length=1)
     properties: dict[str, Scalar | list[Scalar]] | None = None
-    min_count: int | None = Field(default=None, ge=2)
+    # declared before min_count, whose check reads them
+    max_count: int | None = Field(default=None, ge=1)
+    within_days: float | None = Field(default=None, gt=0, le=3650)
+    min_count: int | None = Field(default=None, ge=1)
+    days_since_last: Range | None = None
     cap: float | None = Field(default=None, gt=0)
     group: str | None = None
     description: str = ""
+
+    @model_validator(mode="after")
+    def _consistent_counts(self) -> EngagementRule:
+        if self.max_count is not None and self.min_count is None:
+            raise ValueError("max_count needs min_count (a count bin has a lower end)")
+        low, high = self.min_count, self.max_count
+        if low is not None and high is not None and high < low:
+            raise ValueError("max_count must not be below min_count")
+        if self.days_since_last is not None and (
+            self.min_count is not None or self.within_days is not None
+        ):
+            raise ValueError("days_since_last does not combine with counts or a window")
+        if self.event == ANY_EVENT and (self.properties or self.path_pattern):
+            raise ValueError("properties and path_pattern need a single event type")
+        return self
 
     @field_validator("path_pattern")
     @classmethod
@@ -135,9 +164,27 @@ class EngagementRule(_Strict):
                 raise ValueError(f"not a valid regular expression ({exc})") from None
         return value
 
+    @field_validator("min_count")
+    @classmethod
+    def _a_count_that_filters(cls, value: int | None, info: ValidationInfo) -> int | None:
+        alone = info.data.get("max_count") is None and info.data.get("within_days") is None
+        if value == 1 and alone:  # every matching event: no frequency at all
+            raise ValueError("must be at least 2, unless max_count or within_days is set")
+        return value
+
+    @field_validator("event", mode="before")
+    @classmethod
+    def _known_event(cls, value: Any) -> Any:
+        if value == ANY_EVENT or isinstance(value, EventType):
+            return value
+        if isinstance(value, str) and value in EventType._value2member_map_:
+            return EventType(value)
+        names = ", ".join([*(t.value for t in EventType), ANY_EVENT])
+        raise ValueError(f"must be one of: {names}")
+
     @field_validator("event")
     @classmethod
-    def _not_profile(cls, value: EventType) -> EventType:
+    def _not_profile(cls, value: EventType | str) -> EventType | str:
         if value is EventType.PROFILE_UPDATED:
             raise ValueError("profile updates feed fit rules, not engagement rules")
         return value

@@ -7,6 +7,7 @@ and the page category of each path is remembered.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,11 +17,13 @@ from urllib.parse import urlsplit
 
 from scoring.conditions import Matcher, _norm
 from scoring.events import EventType
-from scoring.model import EngagementRule, Model
+from scoring.model import ANY_EVENT, EngagementRule, Model
 
 PAGE_VIEW = EventType.PAGE_VIEW.value
 OTHER_CATEGORY = "other"
 OWN_SIGNAL_PREFIX = "r:"
+DAY = 86_400.0
+MAX_RECENT = 32  # event times kept per signal, at most, for window rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,9 @@ class EngagementRuleC:
     min_count: int | None
     description: str
     signal_filter: Callable[[str], bool]
+    max_count: int | None = None
+    within: float | None = None  # seconds of the window
+    since: tuple[float, float] | None = None  # days_since_last as seconds [low, high]
 
 
 def signal_key(event_type: str, category: str | None) -> str:
@@ -67,8 +73,50 @@ def _signal_filter(rule: EngagementRule) -> Callable[[str], bool]:
             wanted = signal_key(PAGE_VIEW, rule.page_category)
             return lambda key: key == wanted
         return lambda key: key.startswith(PAGE_VIEW + ":")
-    event = rule.event.value
+    if rule.event == ANY_EVENT:
+        return lambda key: not key.startswith(OWN_SIGNAL_PREFIX)
+    event = str(rule.event)
     return lambda key: key == event
+
+
+def _compile_rule(index: int, r: EngagementRule) -> EngagementRuleC:
+    since = None
+    if r.days_since_last is not None:
+        low, high = r.days_since_last.min, r.days_since_last.max
+        since = ((low or 0.0) * DAY, math.inf if high is None else high * DAY)
+    return EngagementRuleC(
+        index,
+        r.id,
+        r.points,
+        r.cap,
+        r.group,
+        r.min_count,
+        r.description,
+        _signal_filter(r),
+        r.max_count,
+        None if r.within_days is None else r.within_days * DAY,
+        since,
+    )
+
+
+def recent_depth(rules: Sequence[EngagementRule]) -> int:
+    """How many of each signal's latest event times the state keeps for the window rules.
+
+    Enough to count every window exactly up to its highest count bin (and a per-event window up to
+    its cap); 0 without window rules, so models without them keep the state as small as before.
+    """
+    depth = 0
+    for r in rules:
+        if r.within_days is None:
+            continue
+        if r.min_count is not None:
+            need = (r.max_count or r.min_count) + 1
+        elif r.cap is not None and r.points:
+            need = math.ceil(r.cap / abs(r.points)) + 1
+        else:
+            need = MAX_RECENT
+        depth = max(depth, min(need, MAX_RECENT))
+    return depth
 
 
 def _event_filter(rule: EngagementRule) -> Callable[[str | None, str, Mapping[str, Any]], bool]:
@@ -99,16 +147,12 @@ class CompiledModel:
         self.fit_rules = [
             FitRuleC(r.id, r.points, r.compile(), r.description) for r in model.fit.rules
         ]
-        self.engagement_rules = [
-            EngagementRuleC(
-                i, r.id, r.points, r.cap, r.group, r.min_count, r.description, _signal_filter(r)
-            )
-            for i, r in enumerate(model.engagement.rules)
-        ]
+        self.engagement_rules = [_compile_rule(i, r) for i, r in enumerate(model.engagement.rules)]
+        self.recent_depth = recent_depth(model.engagement.rules)
         self.own_signal_rules: dict[str, list[tuple[str, Any]]] = {}
         for r in model.engagement.rules:
             if r.needs_own_signal:
-                self.own_signal_rules.setdefault(r.event.value, []).append(
+                self.own_signal_rules.setdefault(str(r.event), []).append(
                     (OWN_SIGNAL_PREFIX + r.id, _event_filter(r))
                 )
         self._categories = [

@@ -69,14 +69,17 @@ def _num(t: float) -> float | int:
 class LeadState:
     """What the engine remembers about one lead under one model.
 
-    ``signals`` maps a signal key to ``[raw count, decayed count at ref, ref time]``; ``profile``
-    holds the latest value of each attribute with the time it was set; ``hot`` and ``crossings``
-    are the hysteresis memory (``crossings`` counts how often the lead became hot).
+    ``signals`` maps a signal key to ``[raw count, decayed count at ref, ref time]``; ``recent``
+    keeps, only for models with window rules, each signal's latest event times (ascending, as
+    many as the model's windows can count: a bounded list, the same whatever the arrival order);
+    ``profile`` holds the latest value of each attribute with the time it was set; ``hot`` and
+    ``crossings`` are the hysteresis memory (``crossings`` counts how often the lead became hot).
     """
 
     lead_id: str
     seen: set[bytes] = field(default_factory=set)
     signals: dict[str, list[float]] = field(default_factory=dict)
+    recent: dict[str, list[float]] = field(default_factory=dict)
     profile: dict[str, ProfileEntry] = field(default_factory=dict)
     hot: bool = False
     crossings: int = 0
@@ -99,6 +102,11 @@ class LeadState:
                 if v == 1.0
                 else [int(n), v, _num(t - base)]
                 for k, (n, v, t) in self.signals.items()
+            }
+        if self.recent:
+            base = doc.get("b", 0)
+            doc["r"] = {
+                _encode_key(k): [_num(t - base) for t in ts] for k, ts in self.recent.items()
             }
         if self.profile:
             stamps: dict[tuple[float, int], dict[str, Any]] = {}
@@ -126,6 +134,9 @@ class LeadState:
         for key, entry in doc.get("s", {}).items():
             n, value, offset = (entry[0], 1.0, entry[1]) if len(entry) == 2 else entry
             signals[_decode_key(key)] = [n, float(value), float(base + offset)]
+        recent = {
+            _decode_key(key): [float(base + t) for t in ts] for key, ts in doc.get("r", {}).items()
+        }
         profile: dict[str, ProfileEntry] = {}
         for t, tb, attrs in doc.get("p", []):
             for name, value in attrs.items():
@@ -134,6 +145,7 @@ class LeadState:
             lead_id=lead_id,
             seen=seen,
             signals=signals,
+            recent=recent,
             profile=profile,
             hot=bool(doc.get("h", 0)),
             crossings=int(doc.get("c", 0)),

@@ -43,7 +43,7 @@ from scoring.engine import evaluate
 from scoring.errors import EventValidationError
 from scoring.events import line_fields
 from scoring.history import History
-from scoring.learn import Design, build_model, fit_weights, points_scale
+from scoring.learn import Design, build_model, fit_weights, score_scale
 from scoring.model import Model, default_model, parse_model
 from scoring.offline import replay
 
@@ -161,7 +161,7 @@ def fit_model(history: History, train: Sequence[Outcome], base: Model) -> Model:
     design = Design(base, samples)
     x = design.matrix(samples)
     weights = fit_weights(x, [converted for _, converted, _ in train], "l2", 1.0)
-    scale = points_scale(design.features, x, weights)
+    scale = score_scale(x, weights)
     text, _ = build_model(
         base, design.features, weights, scale, f"{base.name}-fitted", base.version, "evaluation"
     )

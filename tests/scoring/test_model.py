@@ -73,7 +73,8 @@ def test_every_problem_is_reported_with_location_and_line() -> None:
         "engagement.rules[3].path_pattern (line 14)": found[
             "engagement.rules[3].path_pattern (line 14)"
         ],
-        "engagement.rules[3].min_count (line 14)": "Input should be greater than or equal to 2",
+        "engagement.rules[3].min_count (line 14)": "must be at least 2, unless max_count or "
+        "within_days is set",
     }
     assert "page_view" in found["engagement.rules[2].event (line 13)"]
     assert "regular expression" in found["engagement.rules[3].path_pattern (line 14)"]
