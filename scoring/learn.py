@@ -34,8 +34,9 @@ from numpy.typing import NDArray
 from scoring.conditions import Condition
 from scoring.decay import factor
 from scoring.engagement import engagement_parts
+from scoring.events import EventType
 from scoring.fit import fit_parts, profile_view
-from scoring.model import Model
+from scoring.model import ANY_EVENT, Model
 from scoring.rules import OWN_SIGNAL_PREFIX, PAGE_VIEW, compiled
 from scoring.state import LeadState
 
@@ -169,19 +170,94 @@ def _signal_features(
     return out
 
 
+# Candidate rules about when and how much, which per-event decayed points cannot express:
+# count bins, the same bins within the last week, and days since the latest event.
+COUNT_BINS = ((1, 1), (2, 3), (4, None))
+WINDOW_DAYS = 7.0
+QUIET_BINS = ((None, 3.0), (3.0, 7.0), (7.0, 14.0), (14.0, None))
+
+
+def _timing_rules(model: Model) -> list[dict[str, Any]]:
+    """Candidate rule bodies (points left out) for every kind of engagement, and for any."""
+    sources: list[tuple[str, dict[str, Any]]] = [("any", {"event": ANY_EVENT})]
+    for event_type in EventType:
+        if event_type is EventType.PROFILE_UPDATED:
+            continue
+        if event_type is EventType.PAGE_VIEW:
+            for category in model.page_categories:
+                body = {"event": event_type.value, "page_category": category.category}
+                sources.append((f"page_{category.category}", body))
+        else:
+            sources.append((event_type.value, {"event": event_type.value}))
+    rules: list[dict[str, Any]] = []
+    for label, body in sources:
+        for low, high in COUNT_BINS:
+            span = f"{low}_{high}" if high else f"{low}_plus"
+            counts = {"min_count": low, **({"max_count": high} if high else {})}
+            if low > 1 or high:  # a bin of exactly 1 needs a window or a max
+                rules.append({"id": f"{label}_count_{span}", **body, **counts})
+            rules.append(
+                {"id": f"{label}_week_{span}", **body, **counts, "within_days": WINDOW_DAYS}
+            )
+    for since, until in QUIET_BINS:
+        days = {k: v for k, v in (("min", since), ("max", until)) if v is not None}
+        name = f"{since or 0:g}_{until:g}" if until else f"{since:g}_plus"
+        rules.append({"id": f"quiet_{name}_days", "event": ANY_EVENT, "days_since_last": days})
+    return rules
+
+
+def learning_model(model: Model) -> Model:
+    """``model`` with every timing candidate at 0 points: lead states built with it keep the
+    event times the candidates need, and score exactly as under ``model``."""
+    taken = {r.id for r in model.engagement.rules}
+    data = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["engagement"]["rules"] += [
+        {**rule, "points": 0} for rule in _timing_rules(model) if rule["id"] not in taken
+    ]
+    return Model.model_validate(data)
+
+
+def _timing_features(model: Model, taken: set[str]) -> list[Feature]:
+    out = []
+    for rule in _timing_rules(model):
+        if rule["id"] not in taken:
+            taken.add(rule["id"])
+            out.append(Feature(rule["id"], "engagement", False, rule))
+    return out
+
+
 class Design:
-    """The features of a model over some leads: existing rules first, then candidates."""
+    """The features of a model over some leads: existing rules first, then candidates.
+
+    The samples' states must be built with :func:`learning_model` of ``model``, so they hold the
+    event times that the timing candidates count.
+    """
 
     def __init__(self, model: Model, samples: Sequence[Sample], min_support: int = 20) -> None:
         self.model = model
-        self.unit = _unit_model(model)
+        self.unit = _unit_model(learning_model(model))
         taken = {r.id for r in model.fit.rules} | {r.id for r in model.engagement.rules}
         views = [profile_view(s.profile) for s, _ in samples]
         self.features = [
             *_existing(model),
             *_attribute_features(views, model, min_support, taken),
             *_signal_features(samples, model, min_support, taken),
+            *_timing_features(model, taken),
         ]
+        self.min_support = min_support
+
+    def supported(self, x: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Columns to keep: existing rules, and candidates that fire for enough leads and for
+        enough leads not (a rule true of nearly everyone only learns the base rate)."""
+        fired = (x != 0).sum(axis=0)
+        rows = x.shape[0]
+        enough = (fired >= self.min_support) & (fired <= rows - self.min_support)
+        existing = np.array([f.existing for f in self.features], dtype=bool)
+        return np.asarray(existing | enough, dtype=np.bool_)
+
+    def keep(self, mask: NDArray[np.bool_]) -> None:
+        """Drop the columns ``mask`` leaves out (see :meth:`supported`)."""
+        self.features = [f for f, kept in zip(self.features, mask, strict=True) if kept]
 
     def matrix(self, samples: Sequence[Sample]) -> NDArray[np.float64]:
         """One row per lead, one column per feature."""
@@ -195,8 +271,10 @@ class Design:
             view = profile_view(state.profile)
             for part in fit_parts(view, cm):
                 out[row, column[part.rule]] = 1.0
-            for part in engagement_parts(state.signals, cm, at):
-                out[row, column[part.rule]] = part.points
+            for part in engagement_parts(state.signals, cm, at, state.recent):
+                i = column.get(part.rule)
+                if i is not None:
+                    out[row, i] = part.points
             for i, match in candidates_fit:
                 out[row, i] = 1.0 if match(view) else 0.0
             for i, key in candidates_eng:
@@ -234,6 +312,40 @@ def fit_weights(
         )
     clf.fit(x, labels)
     return np.asarray(clf.coef_[0], dtype=np.float64)
+
+
+STRENGTHS = (0.01, 0.03, 0.1, 0.3, 1.0)  # the regularisation strengths cross-validation tries
+
+
+def choose_strength(
+    x: NDArray[np.float64],
+    y: Sequence[bool],
+    penalty: Literal["l1", "l2"] = "l2",
+    strengths: Sequence[float] = STRENGTHS,
+    folds: int = 3,
+) -> float:
+    """The strength (``C``) whose models rank held-out folds of the training leads best (AUC).
+
+    Many candidate rules on a few thousand leads overfit at a fixed strength; the folds are drawn
+    from the training leads only, so the held-out leads stay unseen.
+    """
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = np.asarray(y, dtype=int)
+    if labels.min() == labels.max():
+        raise ValueError("the outcomes need both converted and not converted leads")
+    splits = list(StratifiedKFold(folds, shuffle=True, random_state=0).split(x, labels))
+    best, best_auc = strengths[-1], -1.0
+    for strength in strengths:
+        aucs = []
+        for train, test in splits:
+            w = fit_weights(x[train], [bool(v) for v in labels[train]], penalty, strength)
+            aucs.append(float(roc_auc_score(labels[test], x[test] @ w)))
+        mean = float(np.mean(aucs))
+        if mean > best_auc + 1e-6:
+            best, best_auc = strength, mean
+    return best
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,10 @@ from scoring.learn import (
     Change,
     Design,
     build_model,
+    choose_strength,
     fit_weights,
     holdout,
+    learning_model,
     matching_threshold,
     score_scale,
     share_threshold,
@@ -236,8 +238,12 @@ def calibrate(
         "many as the old model).",
     ),
     penalty: str = typer.Option("l2", "--penalty", help="With --fit: l2 or l1 regularisation."),
-    strength: float = typer.Option(
-        1.0, "--strength", min=1e-6, help="With --fit: inverse regularisation strength (C)."
+    strength: float | None = typer.Option(
+        None,
+        "--strength",
+        min=1e-6,
+        help="With --fit: inverse regularisation strength (C); default: chosen by 3-fold "
+        "cross-validation on the training leads.",
     ),
 ) -> None:
     """Check that scores predict conversions (lift, AUC, bands), or learn new points with --fit.
@@ -294,7 +300,7 @@ def _fit(
     share: float,
     seed: int,
     penalty: Literal["l1", "l2"],
-    strength: float,
+    strength: float | None,
     bands: int,
     catch: float,
     hot_share: float | None = None,
@@ -303,17 +309,24 @@ def _fit(
     train_ids, test_ids = holdout([lead for lead, _, _ in used], share, seed)
     by_lead = {lead: (converted, at) for lead, converted, at in used}
     samples: dict[str, tuple[LeadState, float]] = {}
+    probe = learning_model(model)  # states that also hold what the timing candidates count
     with _progress() as bar:
         task = bar.add_task("building lead states", total=len(used))
         for n, (lead, _, at) in enumerate(used, start=1):
-            samples[lead] = (history.state(lead, model, at), at.timestamp())
+            samples[lead] = (history.state(lead, probe, at), at.timestamp())
             if n % 5000 == 0:
                 bar.update(task, completed=n)
     train = [samples[lead] for lead in train_ids]
     design = Design(model, train)
     x = design.matrix(train)
+    kept = design.supported(x)
+    design.keep(kept)
+    x = x[:, kept]
     try:
-        weights = fit_weights(x, [by_lead[lead][0] for lead in train_ids], penalty, strength)
+        labels = [by_lead[lead][0] for lead in train_ids]
+        if strength is None:
+            strength = choose_strength(x, labels, penalty)
+        weights = fit_weights(x, labels, penalty, strength)
     except ValueError as exc:
         raise _fail(str(exc)) from None
     scale = score_scale(x, weights)

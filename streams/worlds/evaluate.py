@@ -43,7 +43,14 @@ from scoring.engine import evaluate
 from scoring.errors import EventValidationError
 from scoring.events import line_fields
 from scoring.history import History
-from scoring.learn import Design, build_model, fit_weights, score_scale
+from scoring.learn import (
+    Design,
+    build_model,
+    choose_strength,
+    fit_weights,
+    learning_model,
+    score_scale,
+)
 from scoring.model import Model, default_model, parse_model
 from scoring.offline import replay
 
@@ -157,10 +164,15 @@ def model_scores(history: History, outcomes: Sequence[Outcome], model: Model) ->
 
 def fit_model(history: History, train: Sequence[Outcome], base: Model) -> Model:
     """The model ``leadscore calibrate --fit`` would write, learned from ``train`` only."""
-    samples = [(history.state(lead, base, at), at.timestamp()) for lead, _, at in train]
+    probe = learning_model(base)
+    samples = [(history.state(lead, probe, at), at.timestamp()) for lead, _, at in train]
     design = Design(base, samples)
     x = design.matrix(samples)
-    weights = fit_weights(x, [converted for _, converted, _ in train], "l2", 1.0)
+    kept = design.supported(x)
+    design.keep(kept)
+    x = x[:, kept]
+    labels = [converted for _, converted, _ in train]
+    weights = fit_weights(x, labels, "l2", choose_strength(x, labels, "l2"))
     scale = score_scale(x, weights)
     text, _ = build_model(
         base, design.features, weights, scale, f"{base.name}-fitted", base.version, "evaluation"

@@ -14,8 +14,10 @@ from scoring.learn import (
     Design,
     Scale,
     build_model,
+    choose_strength,
     fit_weights,
     holdout,
+    learning_model,
     matching_threshold,
     score_scale,
     share_threshold,
@@ -50,7 +52,7 @@ def _state(lead: str, raw: list[dict[str, object]]) -> tuple[LeadState, float]:
         when = datetime.fromisoformat(str(e["occurred_at"])).timestamp()
         history.add(str(e["event_id"]), lead, str(e["type"]), when, e["properties"])  # type: ignore[arg-type]
     at = history.last_event(lead)
-    return history.state(lead, MODEL, at), at.timestamp()
+    return history.state(lead, learning_model(MODEL), at), at.timestamp()
 
 
 def _lead(n: int, senior: bool, crm: str, pricing: int, emails: int) -> tuple[LeadState, float]:
@@ -72,8 +74,9 @@ SAMPLES = [
 def test_features_are_rules_at_unit_weight_plus_candidates() -> None:
     design = Design(MODEL, SAMPLES, min_support=2)
     names = [f.id for f in design.features]
-    # existing rules first, then the custom CRM field and the email signal nobody reads
-    assert names == [
+    # existing rules first, then the custom CRM field and the email signal nobody reads, then
+    # the timing candidates (count bins, the same within a week, days since the latest event)
+    assert names[:6] == [
         "senior",
         "pricing",
         "blog",
@@ -81,6 +84,13 @@ def test_features_are_rules_at_unit_weight_plus_candidates() -> None:
         "crm_spreadsheet",
         "email_opened",
     ]
+    assert {"page_pricing_week_2_3", "email_opened_count_4_plus", "quiet_14_plus_days"} <= set(
+        names
+    )
+    full = design.matrix(SAMPLES)
+    week = full[:, names.index("page_pricing_week_2_3")]
+    assert list(week[:4]) == [0, 0, 1, 1]  # leads 2 and 3 viewed pricing 2 and 3 times that hour
+    design.keep(np.arange(len(names)) < 6)
     x = design.matrix(SAMPLES)
     # lead 3: manager, spreadsheet (3 % 3 == 0), 3 emails, 3 pricing views capped at
     # 20 / 10 = 2 events
@@ -103,6 +113,7 @@ def test_fit_weights_find_the_signal() -> None:
 
 def test_built_model_has_integer_points_and_loads() -> None:
     design = Design(MODEL, SAMPLES, min_support=2)
+    design.keep(np.arange(len(design.features)) < 6)
     # weights in log-odds; scale 10 points per unit
     weights = np.array([1.04, 0.5, 0.01, 0.6, -0.2, 0.45])
     scale = Scale(10.0, 42.0)
@@ -169,14 +180,20 @@ def test_fitted_model_beats_the_default_on_held_out_simulated_leads() -> None:
     outcome = {o.lead_id: o for o in world.outcomes}
     train_ids, test_ids = holdout(sorted(outcome), 0.3, seed=0)
 
+    probe = learning_model(model)
+
     def sample(lead: str) -> tuple[LeadState, float]:
         at = outcome[lead].scored_at
-        return history.state(lead, model, at), at.timestamp()
+        return history.state(lead, probe, at), at.timestamp()
 
     train = [sample(lead) for lead in train_ids]
     design = Design(model, train)
     x = design.matrix(train)
-    weights = fit_weights(x, [outcome[lead].converted for lead in train_ids])
+    kept = design.supported(x)
+    design.keep(kept)
+    x = x[:, kept]
+    labels = [outcome[lead].converted for lead in train_ids]
+    weights = fit_weights(x, labels, "l2", choose_strength(x, labels))
     text, _ = build_model(model, design.features, weights, score_scale(x, weights), "f", 1, "")
     fitted = parse_model(text)
     assert any(r.id.startswith("crm_") for r in fitted.fit.rules)  # the hidden custom field
