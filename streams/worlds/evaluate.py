@@ -43,14 +43,7 @@ from scoring.engine import evaluate
 from scoring.errors import EventValidationError
 from scoring.events import line_fields
 from scoring.history import History
-from scoring.learn import (
-    Design,
-    build_model,
-    choose_strength,
-    fit_weights,
-    learning_model,
-    score_scale,
-)
+from scoring.learn import build_model, fit, learning_model
 from scoring.model import Model, default_model, parse_model
 from scoring.offline import replay
 
@@ -166,16 +159,15 @@ def fit_model(history: History, train: Sequence[Outcome], base: Model) -> Model:
     """The model ``leadscore calibrate --fit`` would write, learned from ``train`` only."""
     probe = learning_model(base)
     samples = [(history.state(lead, probe, at), at.timestamp()) for lead, _, at in train]
-    design = Design(base, samples)
-    x = design.matrix(samples)
-    kept = design.supported(x)
-    design.keep(kept)
-    x = x[:, kept]
-    labels = [converted for _, converted, _ in train]
-    weights = fit_weights(x, labels, "l2", choose_strength(x, labels, "l2"))
-    scale = score_scale(x, weights)
+    learned = fit(base, samples, [converted for _, converted, _ in train])
     text, _ = build_model(
-        base, design.features, weights, scale, f"{base.name}-fitted", base.version, "evaluation"
+        base,
+        learned.design.features,
+        learned.weights,
+        learned.scale,
+        f"{base.name}-fitted",
+        base.version,
+        "evaluation",
     )
     return parse_model(text, source="fitted")
 
