@@ -200,6 +200,14 @@ def lift(bands: Sequence[Band]) -> float | None:
     return top / bottom
 
 
+def ranked_rows(scores: Sequence[float], labels: Sequence[bool]) -> list[Row]:
+    """Rows for any scores (a classifier's probabilities too), as dense integer ranks: they then
+    go through the same tie rules (bands, AUC) as leadscore's 0-100 scores."""
+    rank = {s: i for i, s in enumerate(sorted(set(scores)))}
+    pairs = enumerate(zip(scores, labels, strict=True))
+    return [Row(str(i), rank[s], bool(y)) for i, (s, y) in pairs]
+
+
 def roc_auc(rows: Sequence[Row]) -> float | None:
     """Probability that a random converted lead outscores a random other one (ties count half).
 

@@ -20,7 +20,17 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from scoring.calibrate import DEFAULT_CATCH_SHARE, Row, Summary, format_comparison, format_text
+from scoring.calibrate import (
+    DEFAULT_CATCH_SHARE,
+    Row,
+    Summary,
+    format_comparison,
+    format_text,
+    lift,
+    quantile_bands,
+    ranked_rows,
+    roc_auc,
+)
 from scoring.calibrate import summarize as summarize_rows
 from scoring.engine import evaluate
 from scoring.errors import EventValidationError, ModelError
@@ -28,6 +38,7 @@ from scoring.events import line_fields
 from scoring.history import History
 from scoring.learn import (
     Change,
+    boosting_reference,
     build_model,
     holdout,
     learning_model,
@@ -364,12 +375,29 @@ def _fit(
     old, new = held_out(model), held_out(fitted)
     typer.echo(f"held-out leads: {len(test_ids)} ({new.conversions} converted)")
     typer.echo(format_comparison(old, new))
+    test = [samples[lead] for lead in test_ids]
+    labels = [by_lead[lead][0] for lead in test_ids]
+    reference = ranked_rows(
+        boosting_reference(
+            learned.x, [by_lead[lead][0] for lead in train_ids], design.matrix(test), seed
+        ),
+        labels,
+    )
+    ref_auc, ref_lift = roc_auc(reference), lift(quantile_bands(reference, bands))
+    typer.echo(
+        "gradient boosting on the same features (the black-box reference): "
+        f"ROC AUC {_figure(ref_auc, '.3f')}, lift {_figure(ref_lift, '.2f')}x"
+    )
     typer.echo(f"\n{'rule':<30}{'old points':>12}{'new points':>12}")
     for change in changes:
         before = "-" if change.old is None else f"{change.old:g}"
         after = "-" if change.new is None else str(change.new)
         typer.echo(f"{change.rule:<30}{before:>12}{after:>12}")
     typer.echo(f"\nwrote {out} (check it with `leadscore model check {out}`)")
+
+
+def _figure(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 @app.command("simulate")

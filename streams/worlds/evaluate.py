@@ -38,7 +38,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from scoring.calibrate import Row, lift, quantile_bands, roc_auc
+from scoring.calibrate import lift, quantile_bands, ranked_rows, roc_auc
 from scoring.engine import evaluate
 from scoring.errors import EventValidationError
 from scoring.events import line_fields
@@ -72,12 +72,7 @@ class Result:
 # --- metrics ------------------------------------------------------------------------------------
 
 
-def _rows(scores: Sequence[float], labels: Sequence[bool]) -> list[Row]:
-    """Dense integer ranks of the scores, so that float probabilities go through the same tie
-    rules as integer scores in ``scoring.calibrate``."""
-    rank = {s: i for i, s in enumerate(sorted(set(scores)))}
-    pairs = enumerate(zip(scores, labels, strict=True))
-    return [Row(str(i), rank[s], bool(y)) for i, (s, y) in pairs]
+_rows = ranked_rows
 
 
 def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from scoring.model import parse_model
 from streams.cli import app
 from tests.scoring.helpers import T0, event, profile
 
@@ -64,6 +65,18 @@ def test_calibrate_reports_lift_and_auc_on_simulated_data(world: Path) -> None:
     assert "lift (top band / bottom band):" in text.stdout and "Healthy" in text.stdout
 
 
+def test_fit_hot_share_sets_the_threshold(world: Path, tmp_path: Path) -> None:
+    fitted = tmp_path / "fitted.yaml"
+    args = ["--events", str(world / "events.jsonl"), "--outcomes", str(world / "outcomes.csv")]
+    result = runner.invoke(
+        app, ["calibrate", "--fit", *args, "--out", str(fitted), "--hot-share", "0.05"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "at most 5.0% of the training leads hot" in fitted.read_text()
+    model = parse_model(fitted.read_text())
+    assert 1 < model.thresholds.hot <= 100 and model.base != 0
+
+
 def test_fit_writes_a_better_model_that_loads(world: Path, tmp_path: Path) -> None:
     fitted = tmp_path / "fitted.yaml"
     args = ["--events", str(world / "events.jsonl"), "--outcomes", str(world / "outcomes.csv")]
@@ -72,6 +85,13 @@ def test_fit_writes_a_better_model_that_loads(world: Path, tmp_path: Path) -> No
     auc = re.search(r"ROC AUC\s+([0-9.]+)\s+([0-9.]+)", result.stdout)
     assert auc is not None, result.stdout
     assert float(auc.group(2)) > float(auc.group(1))  # held-out: fitted beats the default
+    reference = re.search(
+        r"gradient boosting on the same features.*ROC AUC ([0-9.]+)", result.stdout
+    )
+    assert reference is not None and 0.5 < float(reference.group(1)) < 1
+    header = fitted.read_text().splitlines()[:5]
+    assert any("points to double the odds" in line for line in header)
+    assert any("Timing rules" in line and "cross-validated AUC" in line for line in header)
     check = runner.invoke(app, ["model", "check", str(fitted)])
     assert check.exit_code == 0 and "ok (model default-fitted" in check.stdout
     # the fitted model is an ordinary model: calibrate and compare load it
