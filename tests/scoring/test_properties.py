@@ -164,7 +164,8 @@ def test_streaming_through_stored_bytes_equals_offline_scoring(
     for raw in shuffled:  # one event per batch: the state goes through its bytes every time
         state = LeadState.from_bytes(state.to_bytes(), "L")
         apply_event(state, parse_event(raw), model)
-    at = T0 + timedelta(days=180 + days_later)  # after every event, as a worker scores
+    latest = max(parse_event(e).occurred_at for e in events)
+    at = latest + timedelta(hours=days_later)  # after every event, as a worker scores
     [offline] = score_events([parse_event(e) for e in events], [model], at)
     streamed = evaluate(LeadState.from_bytes(state.to_bytes(), "L"), model, at)
     assert (streamed.score, streamed.grade, streamed.engagement) == (
