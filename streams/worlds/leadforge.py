@@ -58,7 +58,6 @@ import argparse
 import csv
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,6 +65,7 @@ from typing import Any
 import orjson
 
 from scoring.events import Seniority
+from scoring.simulate import Outcome, Simulation
 
 RECIPE = "b2b_saas_procurement_v1"
 SCORE_AFTER_DAYS = 30
@@ -88,21 +88,9 @@ _MIDNIGHT = time(0, tzinfo=UTC)
 _SENIORITIES = frozenset(s.value for s in Seniority)
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """Whether a lead converted, and the moment its score is judged."""
-
-    lead_id: str
-    converted: bool
-    scored_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class World:
-    """A world in leadscore's terms: events (per lead, in time order) and one outcome per lead."""
-
-    events: list[dict[str, Any]]
-    outcomes: list[Outcome]
+# A world in leadscore's terms, the same shape as the project's own simulator gives: events (per
+# lead, in time order) and one outcome per lead.
+World = Simulation
 
 
 def rfc3339(t: datetime) -> str:
