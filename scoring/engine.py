@@ -56,6 +56,16 @@ class Score:
     route: str | None
     hot: bool
     explanation: tuple[Contribution, ...]
+    # From the model's calibration table, when it has one: the conversion rate observed for
+    # leads of this score, beside the rate of all leads.
+    expected_conversion: float | None = None
+    base_rate: float | None = None
+
+    def calibrated(self) -> dict[str, float]:
+        """``expected_conversion`` and ``base_rate``, for answers and alerts; empty without."""
+        if self.expected_conversion is None or self.base_rate is None:
+            return {}
+        return {"expected_conversion": self.expected_conversion, "base_rate": self.base_rate}
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape printed by ``leadscore score``."""
@@ -70,6 +80,7 @@ class Score:
             "model": self.model,
             "model_version": self.model_version,
             "at": self.at.isoformat().replace("+00:00", "Z"),
+            **self.calibrated(),
             "explanation": [c.to_dict() for c in self.explanation],
         }
 
@@ -210,6 +221,8 @@ def evaluate(state: LeadState, model: Model, at: datetime, explained: bool = Tru
         route=route(model.routing, fit_grade, eng_grade, view, cm.route_matchers) if hot else None,
         hot=hot,
         explanation=explanation,
+        expected_conversion=None if model.calibration is None else model.calibration.rate_at(score),
+        base_rate=None if model.calibration is None else model.calibration.base_rate,
     )
 
 

@@ -538,3 +538,30 @@ def boosting_reference(
     model = HistGradientBoostingClassifier(random_state=seed)
     model.fit(x_train, np.asarray(labels, dtype=int))
     return [float(p) for p in model.predict_proba(x_test)[:, 1]]
+
+
+def calibration_table(rows: Sequence[tuple[int, bool]], bands: int = 5) -> dict[str, Any]:
+    """The model file's ``calibration`` section from held-out (score, converted) pairs.
+
+    Scores are cut into ``bands`` bands of about equal size (ties kept together), and each band's
+    conversion rate is observed. Where a higher band converted less than a lower one, the two are
+    pooled into their common rate (pool-adjacent-violators), so the table never promises less
+    for a higher score.
+    """
+    from scoring.calibrate import Row, quantile_bands
+
+    if not rows:
+        raise ValueError("a calibration table needs leads")
+    found = quantile_bands([Row(str(i), s, c) for i, (s, c) in enumerate(rows)], bands)
+    blocks = [[b.low, b.conversions, b.leads] for b in found]  # [lowest score, won, leads]
+    merged: list[list[int]] = []
+    for block in blocks:
+        merged.append(block)
+        while len(merged) > 1 and merged[-2][1] * merged[-1][2] > merged[-1][1] * merged[-2][2]:
+            _, won, leads = merged.pop()
+            merged[-1][1] += won
+            merged[-1][2] += leads
+    table = [{"min": 0 if i == 0 else low, "rate": round(won / leads, 4)}
+             for i, (low, won, leads) in enumerate(merged)]  # fmt: skip
+    converted = sum(c for _, c in rows)
+    return {"base_rate": round(converted / len(rows), 4), "leads": len(rows), "bands": table}

@@ -289,6 +289,41 @@ class Routing(_Strict):
     rules: list[RouteRule] = Field(default_factory=list)
 
 
+class CalibrationBand(_Strict):
+    """Leads scoring ``min`` or more (up to the next band) converted at ``rate``."""
+
+    min: int = Field(ge=0, le=100)
+    rate: float = Field(ge=0, le=1)
+
+
+class Calibration(_Strict):
+    """What a score means: the conversion rate observed per score band on held-out leads.
+
+    Written by ``leadscore calibrate --fit``; the rates are made non-decreasing (pooled where a
+    higher band converted less), so a higher score never promises less.
+    """
+
+    base_rate: float = Field(ge=0, le=1)
+    leads: int = Field(ge=1)
+    bands: list[CalibrationBand] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Calibration:
+        mins = [b.min for b in self.bands]
+        if mins[0] != 0 or any(a >= b for a, b in pairwise(mins)):
+            raise ValueError("bands start at min 0 and go up")
+        return self
+
+    def rate_at(self, score: int) -> float:
+        """The observed conversion rate of the band ``score`` falls in."""
+        found = self.bands[0].rate
+        for band in self.bands:
+            if band.min > score:
+                break
+            found = band.rate
+        return found
+
+
 class Model(_Strict):
     """A validated scoring model. Compiled matchers are cached on the instance (see rules.py)."""
 
@@ -306,6 +341,7 @@ class Model(_Strict):
     page_categories: list[PageCategory] = Field(default_factory=list)
     grades: Grades = Field(default_factory=Grades)
     routing: Routing = Field(default_factory=Routing)
+    calibration: Calibration | None = None
 
     _compiled: Any = PrivateAttr(default=None)
 

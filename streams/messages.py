@@ -57,6 +57,7 @@ def _score_fields(score: Score) -> dict[str, Any]:
         "grade": score.grade,
         "route": score.route,
         "hot": score.hot,
+        **score.calibrated(),
     }
 
 

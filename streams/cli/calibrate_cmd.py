@@ -17,6 +17,7 @@ from typing import Literal
 
 import orjson
 import typer
+import yaml
 from rich.console import Console
 from rich.progress import Progress
 
@@ -40,6 +41,7 @@ from scoring.learn import (
     Change,
     boosting_reference,
     build_model,
+    calibration_table,
     holdout,
     learning_model,
     matching_threshold,
@@ -362,8 +364,6 @@ def _fit(
         f"{'kept' if learned.timing_kept else 'left out'}: cross-validated AUC on the training "
         f"leads {learned.timing[0]:.3f} without, {learned.timing[1]:.3f} with.\n"
     )
-    out.write_text(header + text, encoding="utf-8")
-
     def held_out(m: Model) -> Summary:
         rows = []
         for lead in test_ids:
@@ -373,6 +373,19 @@ def _fit(
         return summarize(rows, m, bands, catch)
 
     old, new = held_out(model), held_out(fitted)
+    observed = [
+        (evaluate(samples[lead][0], fitted, by_lead[lead][1]).score, by_lead[lead][0])
+        for lead in test_ids
+    ]
+    data = yaml.safe_load(text)
+    data["calibration"] = calibration_table(observed, bands)
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+    parse_model(text, source=str(out))  # the table too must load like any other model part
+    header += (
+        f"# calibration: conversion per score band observed on the {len(test_ids)} held-out "
+        "leads (rates pooled where a higher band converted less).\n"
+    )
+    out.write_text(header + text, encoding="utf-8")
     typer.echo(f"held-out leads: {len(test_ids)} ({new.conversions} converted)")
     typer.echo(format_comparison(old, new))
     test = [samples[lead] for lead in test_ids]

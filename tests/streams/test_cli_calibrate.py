@@ -94,6 +94,14 @@ def test_fit_writes_a_better_model_that_loads(world: Path, tmp_path: Path) -> No
     assert any("Timing rules" in line and "cross-validated AUC" in line for line in header)
     check = runner.invoke(app, ["model", "check", str(fitted)])
     assert check.exit_code == 0 and "ok (model default-fitted" in check.stdout
+    table = parse_model(fitted.read_text()).calibration
+    assert table is not None and table.leads == 900  # the held-out leads (30% of 3,000)
+    rates = [band.rate for band in table.bands]
+    assert rates == sorted(rates) and rates[-1] > table.base_rate > rates[0]
+    scored = runner.invoke(app, ["score", "--model", str(fitted), str(world / "events.jsonl")])
+    first = json.loads(scored.stdout.splitlines()[0])
+    assert first["expected_conversion"] == table.rate_at(first["score"])
+    assert first["base_rate"] == table.base_rate
     # the fitted model is an ordinary model: calibrate and compare load it
     both = runner.invoke(app, ["calibrate", *args, "--compare", str(fitted), "--json"])
     assert both.exit_code == 0, both.output

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.messages import RECORD_OVERHEAD, Channel, OutMessage, dead_letter, transition_id
+from scoring.engine import evaluate
+from scoring.model import Calibration, default_model
+from scoring.state import LeadState
+from streams.messages import RECORD_OVERHEAD, Channel, OutMessage, alert, dead_letter, transition_id
 
 
 def test_transition_ids_are_deterministic_and_distinct() -> None:
@@ -76,3 +80,16 @@ def test_a_dead_letter_always_fits_and_names_what_was_cut(
         assert headers["leadscore.sha256"] == hashlib.sha256(original).hexdigest().encode()
     if key is not None and len(key) > 1024:
         assert headers["leadscore.key_sha256"] == hashlib.sha256(key).hexdigest().encode()
+
+
+def test_alerts_of_a_calibrated_model_say_what_the_score_means() -> None:
+    table = {"base_rate": 0.1, "leads": 50, "bands": [{"min": 0, "rate": 0.02},
+             {"min": 60, "rate": 0.3}]}  # fmt: skip
+    model = default_model().model_copy(
+        update={"calibration": Calibration.model_validate(table), "base": 70.0}
+    )
+    score = evaluate(LeadState.new("lead-9"), model, datetime(2026, 11, 1, tzinfo=UTC))
+    hot = alert(score, 1, None, datetime(2026, 11, 1, tzinfo=UTC))
+    assert (hot["score"], hot["expected_conversion"], hot["base_rate"]) == (70, 0.3, 0.1)
+    plain = evaluate(LeadState.new("lead-9"), default_model(), datetime(2026, 11, 1, tzinfo=UTC))
+    assert "expected_conversion" not in alert(plain, 1, None, datetime(2026, 11, 1, tzinfo=UTC))
