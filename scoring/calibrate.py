@@ -10,7 +10,7 @@ what to reweight) from plain rows, so the figures can be checked by hand on smal
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -117,6 +117,10 @@ class Summary:
     distribution: list[dict[str, int]]
     healthy: bool
     verdict: list[str] = field(default_factory=list)
+    # With a calibrated model: how far its expected conversions are from what happened (the
+    # Brier score: mean squared error, 0 is perfect) and, per band, expected against observed.
+    brier: float | None = None
+    reliability: list[dict[str, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape printed by ``leadscore calibrate --json`` (infinite lift is null)."""
@@ -139,6 +143,8 @@ class Summary:
             "distribution": self.distribution,
             "healthy": self.healthy,
             "verdict": self.verdict,
+            "brier": None if self.brier is None else round(self.brier, 6),
+            "reliability": self.reliability,
         }
 
 
@@ -347,8 +353,13 @@ def summarize(
     points: Mapping[str, float],
     bands: int = DEFAULT_BANDS,
     catch_share: float = DEFAULT_CATCH_SHARE,
+    expected: Callable[[int], float] | None = None,
 ) -> Summary:
-    """All the figures for one model; ``points`` maps each rule id to its points, in model order."""
+    """All the figures for one model; ``points`` maps each rule id to its points, in model order.
+
+    ``expected`` (a calibrated model's score -> expected conversion) adds the Brier score and the
+    reliability of each quantile band.
+    """
     q = quantile_bands(rows, bands) if rows else []
     lift_value = lift(q)
     rates = rule_rates(rows, points)
@@ -369,7 +380,30 @@ def summarize(
         distribution=distribution(rows),
         healthy=lift_value is not None and lift_value >= HEALTHY_LIFT,
         verdict=verdict(lift_value, q, hints),
+        brier=None if expected is None or not rows else brier_score(rows, expected),
+        reliability=[] if expected is None else reliability(rows, q, expected),
     )
+
+
+def brier_score(rows: Sequence[Row], expected: Callable[[int], float]) -> float:
+    """Mean squared gap between each lead's expected conversion and what happened (0 or 1)."""
+    return math.fsum((expected(r.score) - r.converted) ** 2 for r in rows) / len(rows)
+
+
+def reliability(
+    rows: Sequence[Row], bands: Sequence[Band], expected: Callable[[int], float]
+) -> list[dict[str, float]]:
+    """Per band: the mean expected conversion of its leads against the rate they converted at.
+    A well-calibrated model has the two equal in every band."""
+    out = []
+    for band in bands:
+        members = [r for r in rows if band.low <= r.score <= band.high]
+        mean = math.fsum(expected(r.score) for r in members) / len(members)
+        out.append(
+            {"low": band.low, "high": band.high, "expected": round(mean, 4),
+             "observed": round(band.rate, 4)}
+        )  # fmt: skip
+    return out
 
 
 def _fmt_lift(value: float | None) -> str:
@@ -411,6 +445,12 @@ def format_text(s: Summary) -> str:
             f"{c.above_leads} leads ({_pct(_rate(c.above_leads, s.leads))} of all) holding "
             f"{c.above_conversions} of {s.conversions} conversions"
         )
+    if s.brier is not None:
+        lines += ["", f"Brier score: {s.brier:.4f}"]
+        lines.append(f"{'band':<18}{'expected':>10}{'observed':>10}")
+        for r in s.reliability:
+            span = f"{r['low']:g}-{r['high']:g}"
+            lines.append(f"{span:<18}{_pct(r['expected']):>10}{_pct(r['observed']):>10}")
     lines += ["", *s.verdict]
     return "\n".join(lines)
 

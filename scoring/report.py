@@ -250,9 +250,27 @@ how often its leads converted. The line should climb from left to right.</figcap
 {catch}
 <div class="charts">{_band_table("Bands of equal size", s.bands)}
 {_band_table("Fixed score bands", s.fixed_bands)}</div>
+{_reliability(s)}
 <h2>Rules: conversion when fired vs not</h2>
 {_rule_table(s)}
 </section>"""
+
+
+def _reliability(s: Summary) -> str:
+    """The reliability curve of a calibrated model, as a table: expected vs observed per band."""
+    if s.brier is None:
+        return ""
+    rows = "".join(
+        f"<tr><td>{r['low']:g}-{r['high']:g}</td><td>{_pct(r['expected'])}</td>"
+        f"<td>{_pct(r['observed'])}</td></tr>"
+        for r in s.reliability
+    )
+    return (
+        f'<h2>Reliability: expected vs observed conversion</h2><p class="brier">Brier score '
+        f"{s.brier:.4f} (mean squared gap between each lead's expected conversion and its "
+        "outcome; 0 is perfect).</p><table><tr><th>band</th><th>expected</th>"
+        f"<th>observed</th></tr>{rows}</table>"
+    )
 
 
 def render(summary: Summary, compare: Summary | None = None) -> str:

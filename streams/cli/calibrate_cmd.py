@@ -205,8 +205,16 @@ def rule_points(model: Model) -> dict[str, float]:
 
 
 def summarize(rows: Sequence[Row], model: Model, bands: int, share: float) -> Summary:
+    expected = None if model.calibration is None else model.calibration.rate_at
     return summarize_rows(
-        rows, model.name, model.version, model.thresholds.hot, rule_points(model), bands, share
+        rows,
+        model.name,
+        model.version,
+        model.thresholds.hot,
+        rule_points(model),
+        bands,
+        share,
+        expected,
     )
 
 

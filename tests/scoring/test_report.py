@@ -55,3 +55,19 @@ def test_bar_heights_follow_the_rates() -> None:
     rates = [b.rate for b in summary.bands]  # 0.4 and 0.3
     assert heights[0] / heights[1] == pytest.approx(rates[0] / rates[1], rel=1e-3)
     assert 'class="point"' in calibration_chart(summary.bands)
+
+
+def test_a_calibrated_model_gets_its_brier_score_and_reliability() -> None:
+    rows = [Row("a", 10, False), Row("b", 10, True), Row("c", 90, True), Row("d", 90, True)]
+    expected = {10: 0.25, 90: 0.75}.__getitem__
+    summary = summarize(rows, "m", 1, 80, {}, bands=2, expected=expected)
+    # (0.25-0)^2 + (0.25-1)^2 + 2 * (0.75-1)^2 = 0.0625 + 0.5625 + 0.125
+    assert summary.brier == pytest.approx(0.75 / 4)
+    assert summary.reliability == [
+        {"low": 10, "high": 10, "expected": 0.25, "observed": 0.5},
+        {"low": 90, "high": 90, "expected": 0.75, "observed": 1.0},
+    ]
+    html = render(summary)
+    assert "Reliability: expected vs observed" in html and "0.1875" in html
+    assert summary.to_dict()["brier"] == 0.1875
+    assert "Reliability" not in render(summarize(rows, "m", 1, 80, {}, bands=2))

@@ -102,6 +102,8 @@ def test_fit_writes_a_better_model_that_loads(world: Path, tmp_path: Path) -> No
     first = json.loads(scored.stdout.splitlines()[0])
     assert first["expected_conversion"] == table.rate_at(first["score"])
     assert first["base_rate"] == table.base_rate
+    judged = runner.invoke(app, ["calibrate", *args, "--model", str(fitted)])
+    assert re.search(r"Brier score: 0\.[0-9]{4}", judged.stdout), judged.stdout
     # the fitted model is an ordinary model: calibrate and compare load it
     both = runner.invoke(app, ["calibrate", *args, "--compare", str(fitted), "--json"])
     assert both.exit_code == 0, both.output
