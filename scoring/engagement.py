@@ -16,7 +16,8 @@ from collections.abc import Mapping
 
 from scoring.decay import factor
 from scoring.explain import Part
-from scoring.rules import DAY, CompiledModel, EngagementRuleC
+from scoring.model import DAY
+from scoring.rules import CompiledModel, EngagementRuleC
 
 
 def _rule_points(
@@ -115,18 +116,21 @@ def engagement_points(
     )
 
 
+def _bin(r: EngagementRuleC) -> str:
+    """The counts a frequency rule or count bin wants, as its detail shows them."""
+    if r.min_count is None:
+        return ""
+    if r.max_count is None:
+        return f" (>= {r.min_count})"
+    if r.max_count == r.min_count:
+        return f" ({r.min_count})"
+    return f" ({r.min_count}-{r.max_count})"
+
+
 def _detail(r: EngagementRuleC, decayed: float, n: float) -> str:
     """How a fired rule's points were made, as a sentence a sales rep can check."""
     count = f"{int(n)} event(s)"
-    bin_ = (
-        ""
-        if r.min_count is None
-        else f" ({r.min_count}-{r.max_count})"
-        if r.max_count is not None and r.max_count != r.min_count
-        else f" ({r.min_count})"
-        if r.max_count is not None
-        else f" (>= {r.min_count})"
-    )
+    bin_ = _bin(r)
     if r.since is not None:
         low, high = r.since[0] / DAY, r.since[1] / DAY
         span = f"{low:g}+ days" if math.isinf(high) else f"{low:g}-{high:g} days"

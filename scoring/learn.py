@@ -242,11 +242,10 @@ class Design:
             *_existing(model),
             *_attribute_features(views, model, min_support, taken),
             *_signal_features(samples, model, min_support, taken),
-            *_timing_features(model, taken),
         ]
-        self.timing_ids = frozenset(r["id"] for r in _timing_rules(model)) - {
-            r.id for r in model.engagement.rules
-        }
+        timing = _timing_features(model, taken)
+        self.features += timing
+        self.timing_ids = frozenset(f.id for f in timing)
         self.min_support = min_support
 
     def supported(self, x: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -287,6 +286,14 @@ class Design:
         return out
 
 
+def _both_outcomes(y: Sequence[bool]) -> NDArray[np.int_]:
+    """The outcomes as 0/1; a regression needs both kinds to learn anything."""
+    labels = np.asarray(y, dtype=int)
+    if labels.min() == labels.max():
+        raise ValueError("the outcomes need both converted and not converted leads")
+    return labels
+
+
 def fit_weights(
     x: NDArray[np.float64],
     y: Sequence[bool],
@@ -300,9 +307,7 @@ def fit_weights(
     """
     from sklearn.linear_model import LogisticRegression
 
-    labels = np.asarray(y, dtype=int)
-    if labels.min() == labels.max():
-        raise ValueError("the outcomes need both converted and not converted leads")
+    labels = _both_outcomes(y)
     l1 = penalty == "l1"
     solver = "liblinear" if l1 else "lbfgs"
     if "penalty" in LogisticRegression().get_params() and (
@@ -374,15 +379,15 @@ def fit(
     kept = design.supported(x)
     design.keep(kept)
     x = x[:, kept]
-    y = np.asarray(labels, dtype=int)
-    if y.min() == y.max():
-        raise ValueError("the outcomes need both converted and not converted leads")
+    y = _both_outcomes(labels)
     timing = np.array([f.id in design.timing_ids for f in design.features], dtype=bool)
-    without = _fold_auc(x, y, ~timing, penalty, strength, folds) if timing.any() else 0.0
-    with_ = _fold_auc(x, y, np.ones_like(timing), penalty, strength, folds) if timing.any() else 0.0
-    if timing.any() and with_ <= without:
-        design.keep(~timing)
-        x = x[:, ~timing]
+    without = with_ = 0.0
+    if timing.any():
+        without = _fold_auc(x, y, ~timing, penalty, strength, folds)
+        with_ = _fold_auc(x, y, np.ones_like(timing), penalty, strength, folds)
+        if with_ <= without:
+            design.keep(~timing)
+            x = x[:, ~timing]
     weights = fit_weights(x, labels, penalty, strength)
     return Fitted(design, x, weights, score_scale(x, weights), (without, with_))
 

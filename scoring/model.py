@@ -37,6 +37,8 @@ _ID_PATTERN = r"^[A-Za-z0-9_.-]+$"
 _CONDITION_KEYS = ("attribute", "equals", "in", "contains", "range", "exists")
 
 
+DAY = 86_400.0  # seconds
+
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -60,7 +62,7 @@ class Decay(_Strict):
     @property
     def per_second(self) -> float:
         """The exponential decay constant: remaining = exp(-per_second * age_seconds)."""
-        return -math.log1p(-self.rate) / (self.period_days * 86400.0)
+        return -math.log1p(-self.rate) / (self.period_days * DAY)
 
 
 class Thresholds(_Strict):

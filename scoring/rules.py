@@ -17,12 +17,11 @@ from urllib.parse import urlsplit
 
 from scoring.conditions import Matcher, _norm
 from scoring.events import EventType
-from scoring.model import ANY_EVENT, EngagementRule, Model
+from scoring.model import ANY_EVENT, DAY, EngagementRule, Model
 
 PAGE_VIEW = EventType.PAGE_VIEW.value
 OTHER_CATEGORY = "other"
 OWN_SIGNAL_PREFIX = "r:"
-DAY = 86_400.0
 MAX_RECENT = 32  # event times kept per signal, at most, for window rules
 
 
