@@ -334,10 +334,9 @@ def _fit(
             if n % 5000 == 0:
                 bar.update(task, completed=n)
     train = [samples[lead] for lead in train_ids]
+    train_labels = [by_lead[lead][0] for lead in train_ids]
     try:
-        learned = learn_points(
-            model, train, [by_lead[lead][0] for lead in train_ids], penalty, strength
-        )
+        learned = learn_points(model, train, train_labels, penalty, strength)
     except ValueError as exc:
         raise _fail(str(exc)) from None
     design, weights, scale = learned.design, learned.weights, learned.scale
@@ -372,21 +371,20 @@ def _fit(
         f"{'kept' if learned.timing_kept else 'left out'}: cross-validated AUC on the training "
         f"leads {learned.timing[0]:.3f} without, {learned.timing[1]:.3f} with.\n"
     )
-    def held_out(m: Model) -> Summary:
+
+    def held_out(m: Model) -> list[Row]:
         rows = []
         for lead in test_ids:
             state, _ = samples[lead]
             converted, at = by_lead[lead]
             rows.append(Row(lead, evaluate(state, m, at).score, converted))
-        return summarize(rows, m, bands, catch)
+        return rows
 
-    old, new = held_out(model), held_out(fitted)
-    observed = [
-        (evaluate(samples[lead][0], fitted, by_lead[lead][1]).score, by_lead[lead][0])
-        for lead in test_ids
-    ]
+    fitted_rows = held_out(fitted)
+    old = summarize(held_out(model), model, bands, catch)
+    new = summarize(fitted_rows, fitted, bands, catch)
     data = yaml.safe_load(text)
-    data["calibration"] = calibration_table(observed, bands)
+    data["calibration"] = calibration_table([(r.score, r.converted) for r in fitted_rows], bands)
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
     parse_model(text, source=str(out))  # the table too must load like any other model part
     header += (
@@ -399,9 +397,7 @@ def _fit(
     test = [samples[lead] for lead in test_ids]
     labels = [by_lead[lead][0] for lead in test_ids]
     reference = ranked_rows(
-        boosting_reference(
-            learned.x, [by_lead[lead][0] for lead in train_ids], design.matrix(test), seed
-        ),
+        boosting_reference(learned.x, train_labels, design.matrix(test), seed),
         labels,
     )
     ref_auc, ref_lift = roc_auc(reference), lift(quantile_bands(reference, bands))

@@ -40,15 +40,13 @@ from numpy.typing import NDArray
 
 from scoring.calibrate import lift, quantile_bands, ranked_rows, roc_auc
 from scoring.engine import evaluate
-from scoring.errors import EventValidationError
-from scoring.events import line_fields
 from scoring.history import History
 from scoring.learn import build_model, fit, learning_model
-from scoring.model import Model, default_model, parse_model
+from scoring.model import DAY, Model, default_model, parse_model
 from scoring.offline import replay
+from streams.cli.calibrate_cmd import read_events
 
 PROFILE_UPDATED = "profile_updated"
-DAY = 86_400.0
 # a profile attribute with more values than this among the training leads is an identifier (an
 # email address, a contact name), and one-hot columns of it would only memorise the training leads
 MAX_LEVELS = 50
@@ -99,19 +97,10 @@ def tied_share(scores: Sequence[float], value: float) -> float:
 def read_world(directory: Path) -> tuple[History, list[Outcome]]:
     """The events and outcomes of a world directory; a bad line is an error, not a skip, because
     an adapter that writes one has a bug that would bias every figure."""
-    history = History()
-    with (directory / "events.jsonl").open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                data = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                data = None
-            try:
-                fields = line_fields(line, data, None, None)
-            except EventValidationError as err:
-                raise ValueError(f"events.jsonl line {number}: {err}") from None
-            if fields is not None:
-                history.add(*fields)
+    history, rejected = read_events(directory / "events.jsonl")
+    if rejected:
+        number, reason = rejected[0]
+        raise ValueError(f"events.jsonl line {number}: {reason}")
     outcomes: list[Outcome] = []
     with (directory / "outcomes.csv").open(newline="", encoding="utf-8") as handle:
         for record in csv.DictReader(handle):
