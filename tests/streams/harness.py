@@ -21,7 +21,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from scoring.engine import evaluate
+from scoring.events import Event
 from scoring.model import Model
+from scoring.offline import score_events
 from streams.bench.proc import free_port
 from streams.keys import Keys
 from streams.metrics import Metrics
@@ -192,6 +194,15 @@ def scores_in_redis(
         for lead_id, lead in leads.items()
         if lead.version
     }
+
+
+def stored_and_offline(
+    redis_url: str, prefix: str, events: Iterable[Event], model: Model, at: datetime
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Each lead's score from the state a worker stored, and from offline scoring of the same
+    events: the two the integration tests hold equal."""
+    expected = {s.lead_id: s.score for s in score_events(events, [model], at)}
+    return scores_in_redis(redis_url, prefix, expected, model, at), expected
 
 
 async def remove_deployment(bootstrap: str, redis_url: str, prefix: str) -> None:

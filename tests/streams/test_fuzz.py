@@ -21,12 +21,11 @@ import pytest
 from hypothesis import strategies as st
 
 from scoring.events import Event, EventType
-from scoring.offline import score_events
 from streams.codec import Rejection, decode
 from streams.modelfile import load_models
 from streams.settings import TopicNames
 from streams.topics import topic_for
-from tests.streams.harness import WorkerProcess, publish_raw, read_topic, scores_in_redis
+from tests.streams.harness import WorkerProcess, publish_raw, read_topic, stored_and_offline
 from tests.streams.strategies import (
     VALID,
     generate,
@@ -141,9 +140,9 @@ def test_thousands_of_generated_messages_are_each_scored_or_dead_lettered_once(
 
     at = datetime.now(UTC)
     models = load_models(None)
-    expected = {s.lead_id: s.score for s in score_events(iter(accepted), models, at)}
     prefix = worker.env["LEADSCORE_REDIS_PREFIX"]
-    assert scores_in_redis(redis_url, prefix, expected, models[0], at) == expected
+    stored, expected = stored_and_offline(redis_url, prefix, accepted, models[0], at)
+    assert stored == expected
 
     assert orjson.loads(worker.get("/healthz"))["status"] == "ok"
     assert worker.process.poll() is None and worker.process.pid == pid

@@ -25,14 +25,13 @@ import orjson
 import pytest
 
 from scoring.events import EventType, parse_event
-from scoring.offline import score_events
 from scoring.simulate import simulate
 from streams.messages import Channel, OutMessage
 from streams.modelfile import load_models
 from streams.publisher import Publisher
 from streams.settings import Settings, TopicNames
 from streams.topics import topic_for
-from tests.streams.harness import WorkerProcess, remove_deployment, scores_in_redis
+from tests.streams.harness import WorkerProcess, remove_deployment, stored_and_offline
 
 pytestmark = pytest.mark.integration
 
@@ -107,12 +106,12 @@ def test_events_a_java_producer_compressed_are_scored(
     assert worker.metric("leadscore_events_consumed_total") == len(events)
     at = datetime.now(UTC)
     models = load_models(None)
-    expected = {
-        s.lead_id: s.score for s in score_events((parse_event(e) for e in events), models, at)
-    }
     prefix = worker.env["LEADSCORE_REDIS_PREFIX"]
+    stored, expected = stored_and_offline(
+        redis_url, prefix, (parse_event(e) for e in events), models[0], at
+    )
     assert len(expected) > 50
-    assert scores_in_redis(redis_url, prefix, expected, models[0], at) == expected
+    assert stored == expected
     assert worker.process is not None and worker.process.poll() is None
 
 

@@ -20,13 +20,12 @@ import pytest
 from hypothesis import strategies as st
 
 from scoring.events import EventType, parse_event
-from scoring.offline import score_events
 from scoring.simulate import simulate
 from streams.codec import Rejection, decode
 from streams.modelfile import load_models
 from streams.settings import TopicNames
 from streams.topics import topic_for
-from tests.streams.harness import WorkerProcess, publish_raw, read_topic, scores_in_redis
+from tests.streams.harness import WorkerProcess, publish_raw, read_topic, stored_and_offline
 from tests.streams.strategies import generate
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -147,11 +146,11 @@ def test_poison_flood_is_dead_lettered_and_good_traffic_scored(
 
     at = datetime.now(UTC)
     models = load_models(None)
-    expected = {
-        s.lead_id: s.score for s in score_events((parse_event(e) for e in good), models, at)
-    }
 
     prefix = worker.env["LEADSCORE_REDIS_PREFIX"]
-    assert scores_in_redis(redis_url, prefix, expected, models[0], at) == expected
+    stored, expected = stored_and_offline(
+        redis_url, prefix, (parse_event(e) for e in good), models[0], at
+    )
+    assert stored == expected
     assert worker.process is not None and worker.process.poll() is None
     assert worker.process.pid == pid  # the same process throughout: no restart
