@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from tests.streams.harness import WorkerProcess
+    from tests.support.worker import WorkerProcess
 
 from streams.cli import load_commands
 
@@ -110,7 +110,7 @@ def start_worker(
     Call it with extra ``LEADSCORE_*`` settings as keyword arguments; workers started by one test
     share its topics and keys, as workers of one deployment do.
     """
-    from tests.streams.harness import WorkerProcess, free_port, worker_env
+    from tests.support.worker import WorkerProcess, free_port, worker_env
 
     started: list[WorkerProcess] = []
     base = worker_env(kafka_bootstrap, redis_url, unique)
@@ -131,7 +131,7 @@ def start_worker(
     if started:
         import asyncio
 
-        from tests.streams.harness import remove_deployment
+        from tests.support.worker import remove_deployment
 
         # topics (also Faust's own, named after the app id) and keys all start with t-<unique>
         asyncio.run(remove_deployment(kafka_bootstrap, redis_url, f"t-{unique}"))

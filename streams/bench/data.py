@@ -16,8 +16,8 @@ from aiokafka import AIOKafkaProducer
 
 from scoring.events import EventType
 from scoring.simulate import simulate
+from streams.kafka.topics import topic_for
 from streams.settings import TopicNames
-from streams.topics import topic_for
 
 SIM_DAYS = 30.0
 SEED = 6

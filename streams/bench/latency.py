@@ -26,8 +26,8 @@ from aiokafka.structs import TopicPartition
 
 from scoring.events import EventType
 from scoring.simulate import live_events
+from streams.kafka.topics import topic_for
 from streams.settings import TopicNames
-from streams.topics import topic_for
 
 TICK = 0.005
 
@@ -96,7 +96,7 @@ async def measure(
     progress: Callable[[float], None] | None = None,
 ) -> LatencyResult:
     """Produce ``rate`` events/s for ``seconds``, then wait until ``caught_up(produced)``."""
-    producer = AIOKafkaProducer(  # configured like streams.publisher.Publisher
+    producer = AIOKafkaProducer(  # configured like streams.kafka.publisher.Publisher
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
     )
     outputs = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)

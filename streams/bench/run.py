@@ -28,10 +28,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from streams.bench import baselines, data, latency, memory
 from streams.bench.e2e import Worker
 from streams.bench.proc import LEADSCORE, Child, child_env
-from streams.keys import Keys
+from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
-from streams.store import connect
-from streams.topics import ensure_topics
+from streams.state.keys import Keys
+from streams.state.redis_store import connect
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ import typer
 
 from streams.cli import app
 from streams.cli.stream_cmds import _settings
-from streams.logs import setup
-from streams.sink import Format, SinkOptions, WebhookSink
+from streams.observability.logs import setup
+from streams.sinks.webhook import Format, SinkOptions, WebhookSink
 
 sink_app = typer.Typer(help="Deliver alerts from the routing topic to other systems.")
 app.add_typer(sink_app, name="sink")

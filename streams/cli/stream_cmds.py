@@ -21,15 +21,15 @@ from rich.progress import Progress
 from scoring.errors import ModelError
 from scoring.model import Model
 from streams.cli import app
-from streams.kafka_options import client_options
-from streams.keys import Keys
-from streams.metrics import Metrics
+from streams.kafka.clients import client_options
+from streams.kafka.publisher import Publisher, validate
+from streams.kafka.topics import ensure_topics
 from streams.modelfile import load_models
-from streams.processor import score_now
-from streams.publisher import Publisher, validate
+from streams.observability.metrics import Metrics
 from streams.settings import Settings
-from streams.store import LeadStore, connect
-from streams.topics import ensure_topics
+from streams.state.keys import Keys
+from streams.state.redis_store import LeadStore, connect
+from streams.worker.processor import score_now
 
 PUBLISH_CHUNK = 10_000  # events awaited at a time: bounds memory and drives the progress bar
 
@@ -90,8 +90,8 @@ def worker() -> None:
         loop.close()
     from faust.worker import Worker
 
-    from streams import shutdown
-    from streams.app import create_app
+    from streams.worker import shutdown
+    from streams.worker.app import create_app
 
     class BoundedWorker(Worker):
         """Faust's worker, whose stop on a signal ends within the session timeout."""
@@ -262,7 +262,7 @@ def rebuild() -> None:
 
     Publishes nothing. Safe beside a running worker: applying an event twice changes nothing.
     """
-    from streams.rebuild import rebuild as run_rebuild
+    from streams.worker.rebuild import rebuild as run_rebuild
 
     settings = _settings()
     models = _models(settings)

@@ -1,1 +1,1 @@
-"""The worker's HTTP surface: the API, the lead explorer, authentication and the explorer's static files."""
+"""The worker's HTTP surface: the API, the lead explorer, authentication, static files."""

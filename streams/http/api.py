@@ -3,7 +3,7 @@
 - ``POST /events``: one event or a list; valid ones are published, invalid ones reported by index.
   202 when every item was accepted, 422 (with the accepted count) when any was refused; 400 when
   the body is not JSON. Items are judged by the worker's own rules, the future-time limit included
-  (:func:`streams.publisher.validate`), so "accepted" means the worker will score it.
+  (:func:`streams.kafka.publisher.validate`), so "accepted" means the worker will score it.
 - ``GET /leads/{lead_id}``: score, grade, explanation and recent history, read from Redis. The id
   is one percent-encoded path segment and may hold any character: aiohttp matches routes on the
   path decoded except for ``%2F`` and ``%25``, and decodes those two in the value it hands over, so
@@ -12,7 +12,7 @@
   or when a step has kept failing for ``LEADSCORE_STALL_SECONDS`` (the worker is up but stalled).
 - ``GET /metrics``: Prometheus exposition.
 
-Every request passes :mod:`streams.auth` first: the bearer token when ``LEADSCORE_API_TOKEN`` is
+Every request passes :mod:`.auth` first: the bearer token when ``LEADSCORE_API_TOKEN`` is
 set (``/healthz`` and ``/metrics`` stay open) and the body size limit. Requests aiohttp cannot parse
 are refused there too, without repeating them; there is no access log, since paths name leads.
 """
@@ -29,12 +29,12 @@ from faust.web import Request, Response, View
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from scoring.model import Model
-from streams.auth import install
-from streams.processor import score_now
-from streams.publisher import validate
+from streams.http.auth import install
+from streams.kafka.publisher import validate
+from streams.worker.processor import score_now
 
 if TYPE_CHECKING:
-    from streams.app import Runtime
+    from streams.worker.app import Runtime
 
 JSON = "application/json"
 # aiohttp sets the charset itself and refuses one inside content_type.

@@ -1,6 +1,6 @@
 """The lead explorer: a small page served by the worker for sales-ops analysts.
 
-- ``GET /explorer``: the page (plain HTML, CSS and JavaScript from ``streams/static``, no build).
+- ``GET /explorer``: the page (plain HTML, CSS and JS from ``streams/http/static``, no build).
 - ``GET /events/hot``: server-sent events, one ``alert`` event per routing event on ``leads.hot``;
   a new connection first gets the most recent ones, so a page opened late is not empty.
 - ``GET /leads?prefix=P&limit=N``: leads whose id starts with ``P``, with their current score.
@@ -30,14 +30,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 
-from streams.kafka_options import client_options
-from streams.lag import partitions
-from streams.processor import score_now
+from streams.kafka.clients import client_options
+from streams.observability.lag import partitions
+from streams.worker.processor import score_now
 
 if TYPE_CHECKING:
     import faust
 
-    from streams.app import Runtime
+    from streams.worker.app import Runtime
 
 log = logging.getLogger("leadscore.explorer")
 
@@ -82,7 +82,7 @@ class HotFeed:
     def __init__(self, bootstrap: str, topic: str, kafka: Mapping[str, Any] | None = None) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
-        self.kafka = dict(kafka or {})  # security options of streams.kafka_options
+        self.kafka = dict(kafka or {})  # security options of streams.kafka.clients
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self._queues: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -217,7 +217,7 @@ async def search(runtime: Runtime, prefix: str, limit: int) -> tuple[list[dict[s
 
 
 def _asset(name: str) -> bytes:
-    return (files("streams") / "static" / name).read_bytes()
+    return (files("streams.http") / "static" / name).read_bytes()
 
 
 def register_explorer(app: faust.App, runtime: Runtime) -> HotFeed:

@@ -1,1 +1,1 @@
-"""Kafka: the one client factory, topics, the input codec, the messages the worker publishes and the publisher."""
+"""Kafka: the one client factory, topics, the input codec, outgoing messages, the publisher."""

@@ -18,10 +18,10 @@ from aiokafka import AIOKafkaProducer
 
 from scoring.errors import EventValidationError, Problem
 from scoring.events import Event, parse_event
-from streams.kafka_options import client_options
-from streams.messages import Channel, OutMessage
+from streams.kafka.clients import client_options
+from streams.kafka.messages import Channel, OutMessage
+from streams.kafka.topics import topic_for
 from streams.settings import Settings
-from streams.topics import topic_for
 
 log = logging.getLogger("leadscore.publisher")
 
@@ -39,7 +39,7 @@ def validate_one(
 ) -> tuple[Event, bytes]:
     """Validate one event given as JSON bytes or as an already decoded object.
 
-    The rules are the worker's (:func:`streams.codec.decode`): the same size limit on the bytes
+    The rules are the worker's (:func:`.codec.decode`): the same size limit on the bytes
     that will be published, and :func:`~scoring.events.parse_event` with ``now`` (the current time
     when not given), so nothing is accepted here that the worker would dead-letter.
     """

@@ -13,7 +13,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from scoring.events import EventType
-from streams.kafka_options import client_options
+from streams.kafka.clients import client_options
 from streams.settings import Settings, TopicNames
 
 # The input topics are the log of record: `leadscore rebuild` restores Redis exactly only from every

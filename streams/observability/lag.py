@@ -20,14 +20,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from streams.kafka_options import client_options
-from streams.metrics import Metrics
+from streams.kafka.clients import client_options
+from streams.observability.metrics import Metrics
 from streams.settings import Settings
 
 if TYPE_CHECKING:
     import faust
 
-    from streams.app import Runtime
+    from streams.worker.app import Runtime
 
 log = logging.getLogger("leadscore.lag")
 

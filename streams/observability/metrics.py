@@ -67,7 +67,7 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        # Operations (streams/lag.py): what Prometheus alerts on besides the counters above.
+        # Operations (observability/lag.py): what Prometheus alerts on besides the counters above.
         self.consumer_lag = Gauge(
             "leadscore_consumer_lag",
             "Input records not yet committed by the worker group, by topic (same on every worker).",

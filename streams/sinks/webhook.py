@@ -28,11 +28,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.structs import OffsetAndMetadata
 from redis.asyncio import Redis
 
-from streams.kafka_options import client_options
-from streams.keys import Keys
-from streams.messages import dead_letter
+from streams.kafka.clients import client_options
+from streams.kafka.messages import dead_letter
 from streams.settings import Settings
-from streams.store import connect
+from streams.state.keys import Keys
+from streams.state.redis_store import connect
 
 log = logging.getLogger("leadscore.sink")
 

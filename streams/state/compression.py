@@ -26,7 +26,7 @@ LEVEL = 3  # above 3 zstd gains a few bytes per record at several times the time
 
 @functools.cache
 def _dictionary(dict_id: int) -> zstandard.ZstdCompressionDict:
-    path = resources.files("streams").joinpath(f"dictionaries/lead-{dict_id}.zdict")
+    path = resources.files("streams.state").joinpath(f"dictionaries/lead-{dict_id}.zdict")
     try:
         data = path.read_bytes()
     except FileNotFoundError:

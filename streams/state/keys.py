@@ -2,7 +2,7 @@
 
 A lead's keys carry a hash tag (the part in braces) so that they share one Redis Cluster slot: the
 store's scripts, which write a batch of leads at once, are split by slot on a cluster (see
-``streams.store``) and still see each lead's record and outbox together.
+``streams.state.redis_store``) and still see each lead's record and outbox together.
 
 Lead ids are the producers' ids, whatever their characters, and a brace inside the tag would end it
 early and scatter a lead's keys over two slots. So:

@@ -3,7 +3,7 @@
 A lead is one Redis string, not a hash: a hash whose values exceed Redis's small-value limit is
 stored as a full hash table, several times the size of the data. The layout is
 
-    <version>\\n  then the body, compressed with a shared dictionary (``streams.compression``)
+    <version>\\n  then the body, compressed with a shared dictionary (``streams.state.compression``)
 
 and the body is, per model:  u8 name length, name, u8 summary length, summary,
                              u32 state length, state (see ``scoring.state``)
@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from scoring.state import LeadState
-from streams import compression
+from streams.state import compression
 
 _U8 = struct.Struct(">B")
 _U32 = struct.Struct(">I")

@@ -1,6 +1,6 @@
 """Lead state in Redis.
 
-Each lead is one string (see :mod:`streams.record`) written by a compare-and-set script, plus, only
+Each lead is one string (see :mod:`~.record`) written by a compare-and-set script, plus, only
 while Kafka has not acknowledged them, an outbox key with the messages its last change produced.
 Writing the state and its outbox in one script is what lets an alert survive a crash between the
 Redis write and the Kafka send.
@@ -22,10 +22,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from streams import record
-from streams.keys import Keys
-from streams.metrics import Metrics
-from streams.record import StoredLead
+from streams.observability.metrics import Metrics
+from streams.state import record
+from streams.state.keys import Keys
+from streams.state.record import StoredLead
 
 _LUA = Path(__file__).with_name("lua")
 

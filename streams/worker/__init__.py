@@ -1,1 +1,1 @@
-"""The worker process: the Faust app, its runtime, the batch consumer, the processor, the lead cache and rebuild."""
+"""The worker process: Faust app, runtime, batch consumer, processor, lead cache, rebuild."""

@@ -1,8 +1,9 @@
 """The Faust application: the scoring consumer, a cooling timer, and the HTTP API.
 
 Faust owns the worker's lifecycle, web server and timers. The input topics are read a batch at a
-time by :class:`~streams.consumer.BatchConsumer`, a service of the app, and the work is done by
-:class:`~streams.processor.Processor`: Redis and the engine see batches, never single events.
+time by :class:`~streams.worker.consumer.BatchConsumer`, a service of the app, and the work is
+done by :class:`~streams.worker.processor.Processor`: Redis and the engine see batches, never
+single events.
 """
 
 from __future__ import annotations
@@ -19,17 +20,17 @@ from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
 from scoring.model import Model
-from streams.cache import LeadCache
-from streams.consumer import BatchConsumer
 from streams.errors import Stopping, StreamsError
-from streams.kafka_options import client_options, faust_options
-from streams.keys import Keys
-from streams.metrics import Metrics
-from streams.processor import Outcome, Processor, Record
-from streams.publisher import Publisher
+from streams.kafka.clients import client_options, faust_options
+from streams.kafka.publisher import Publisher
+from streams.kafka.topics import message_limit
+from streams.observability.metrics import Metrics
 from streams.settings import Settings
-from streams.store import LeadStore, connect
-from streams.topics import message_limit
+from streams.state.keys import Keys
+from streams.state.redis_store import LeadStore, connect
+from streams.worker.cache import LeadCache
+from streams.worker.consumer import BatchConsumer
+from streams.worker.processor import Outcome, Processor, Record
 
 log = logging.getLogger("leadscore.worker")
 
@@ -124,7 +125,7 @@ class Runtime:
 
     async def catch_up_announced(self) -> None:
         """After replaying writes Redis lost: no lead may count fewer crossings than announced."""
-        from streams.rebuild import catch_up_with_announced
+        from streams.worker.rebuild import catch_up_with_announced
 
         raised = await catch_up_with_announced(self.settings, self.store, self.models)
         if raised:
@@ -219,10 +220,12 @@ def create_app(settings: Settings, models: Sequence[Model]) -> tuple[faust.App, 
         await runtime.retrying("Redis check", runtime.watch_redis)
         await runtime.cool()
 
-    from streams.web import register  # the web module needs the runtime; import here avoids a cycle
+    from streams.http.api import (
+        register,  # the web module needs the runtime; import here avoids a cycle
+    )
 
     register(app, runtime)
-    from streams.operations import install_operations  # logs, lag probe, lead explorer
+    from streams.worker.operations import install_operations  # logs, lag probe, lead explorer
 
     install_operations(app, runtime)
     return app, runtime

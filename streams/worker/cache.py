@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from streams.record import StoredLead
+from streams.state.record import StoredLead
 
 
 class LeadCache:

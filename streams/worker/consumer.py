@@ -27,10 +27,10 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from mode import Service
 
 from streams.errors import Stopping
-from streams.processor import Record
+from streams.worker.processor import Record
 
 if TYPE_CHECKING:
-    from streams.app import Runtime
+    from streams.worker.app import Runtime
 
 log = logging.getLogger("leadscore.consumer")
 

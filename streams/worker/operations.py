@@ -2,21 +2,21 @@
 
 Kept apart from the scoring core so that logging, probes and the explorer can change without
 touching the agent: JSON or text logs (``LEADSCORE_LOG_FORMAT``), the consumer-lag and Redis probe
-(:mod:`streams.lag`) and the lead explorer (:mod:`streams.explorer`).
+(:mod:`streams.observability.lag`) and the lead explorer (:mod:`streams.http.explorer`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from streams.explorer import register_explorer
-from streams.lag import register_monitor
-from streams.logs import dict_config
+from streams.http.explorer import register_explorer
+from streams.observability.lag import register_monitor
+from streams.observability.logs import dict_config
 
 if TYPE_CHECKING:
     import faust
 
-    from streams.app import Runtime
+    from streams.worker.app import Runtime
 
 
 def install_operations(app: faust.App, runtime: Runtime) -> None:

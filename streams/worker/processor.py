@@ -23,14 +23,14 @@ from scoring.engine import Score, apply_event, cools_at, evaluate, update_hot
 from scoring.events import Event, EventType
 from scoring.fit import email_domain
 from scoring.model import Model, profile_attributes
-from streams import messages
-from streams import record as lead_record
-from streams.cache import LeadCache
-from streams.codec import Rejection, decode
 from streams.errors import StateConflict
-from streams.messages import Channel, OutMessage
-from streams.metrics import Metrics
-from streams.store import LeadStore, LeadWrite, StoredLead
+from streams.kafka import messages
+from streams.kafka.codec import Rejection, decode
+from streams.kafka.messages import Channel, OutMessage
+from streams.observability.metrics import Metrics
+from streams.state import record as lead_record
+from streams.state.redis_store import LeadStore, LeadWrite, StoredLead
+from streams.worker.cache import LeadCache
 
 MAX_ATTEMPTS = 8
 

@@ -20,14 +20,14 @@ from redis.exceptions import RedisError
 
 from scoring.engine import cools_at
 from scoring.model import Model
-from streams.kafka_options import client_options
-from streams.keys import Keys
-from streams.metrics import Metrics
-from streams.processor import Processor, Record
-from streams.record import encode
+from streams.kafka.clients import client_options
+from streams.kafka.topics import partitions_of
+from streams.observability.metrics import Metrics
 from streams.settings import Settings
-from streams.store import LeadStore, LeadWrite, StoredLead, connect
-from streams.topics import partitions_of
+from streams.state.keys import Keys
+from streams.state.record import encode
+from streams.state.redis_store import LeadStore, LeadWrite, StoredLead, connect
+from streams.worker.processor import Processor, Record
 
 
 @dataclass(frozen=True, slots=True)

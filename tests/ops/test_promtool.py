@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from streams.metrics import Metrics
+from streams.observability.metrics import Metrics
 from tests.conftest import ROOT
 
 PROMETHEUS = ROOT / "ops" / "prometheus"

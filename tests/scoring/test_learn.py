@@ -25,7 +25,7 @@ from scoring.learn import (
 from scoring.model import default_model, parse_model
 from scoring.simulate import simulate
 from scoring.state import LeadState
-from tests.scoring.helpers import T0, event, profile
+from tests.support.events import T0, event, profile
 
 MODEL = parse_model(
     """

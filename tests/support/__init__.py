@@ -1,1 +1,1 @@
-"""Helpers and fixtures shared by the test suite; not test modules themselves (see tests/conftest.py)."""
+"""Helpers and fixtures shared by the test suite; not test modules (see tests/conftest.py)."""

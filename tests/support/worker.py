@@ -25,9 +25,9 @@ from scoring.events import Event
 from scoring.model import Model
 from scoring.offline import score_events
 from streams.bench.proc import free_port
-from streams.keys import Keys
-from streams.metrics import Metrics
-from streams.store import LeadStore, StoredLead, connect
+from streams.observability.metrics import Metrics
+from streams.state.keys import Keys
+from streams.state.redis_store import LeadStore, StoredLead, connect
 
 LEADSCORE = str(Path(sys.executable).with_name("leadscore"))
 

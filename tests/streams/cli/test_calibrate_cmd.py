@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from scoring.model import parse_model
 from streams.cli import app
-from tests.scoring.helpers import T0, event, profile
+from tests.support.events import T0, event, profile
 
 runner = CliRunner()
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from streams.cli import COMMAND_MODULES
-from tests.streams.harness import LEADSCORE
+from tests.support.worker import LEADSCORE
 
 
 def test_help_lists_every_command() -> None:

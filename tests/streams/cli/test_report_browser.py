@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from streams.cli import app
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 ARGS = [
     "--headless=new",
     "--no-sandbox",

@@ -135,7 +135,7 @@ def test_several_models_are_reported_by_name(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2 and "already used" in result.stderr
-    default_file = Path(__file__).parents[2] / "scoring" / "models" / "default.yaml"
+    default_file = Path(__file__).parents[3] / "scoring" / "models" / "default.yaml"
     result = runner.invoke(
         app,
         [
@@ -192,7 +192,7 @@ def test_bad_at_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_model_check_ok() -> None:
-    default_file = Path(__file__).parents[2] / "scoring" / "models" / "default.yaml"
+    default_file = Path(__file__).parents[3] / "scoring" / "models" / "default.yaml"
     result = runner.invoke(app, ["model", "check", str(default_file)])
     assert result.exit_code == 0
     assert result.stdout.strip() == (

@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 from tests.conftest import ROOT
-from tests.streams.harness import WorkerProcess
-from tests.streams.test_pipeline import seed_hot_lead
+from tests.streams.worker.test_pipeline import seed_hot_lead
+from tests.support.worker import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -6,8 +6,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.explorer import HotFeed
-from tests.streams.strategies import json_value
+from streams.http.explorer import HotFeed
+from tests.support.strategies import json_value
 
 deep = st.integers(250, 400).map(lambda d: b'{"alert_id": ' + b"[" * d + b"]" * d + b"}")
 alert_like = st.dictionaries(

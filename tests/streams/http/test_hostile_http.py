@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.streams.harness import WorkerProcess, jsonl, run_cli
-from tests.streams.test_security import request
+from tests.streams.http.test_security import request
+from tests.support.worker import WorkerProcess, jsonl, run_cli
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ import orjson
 import pytest
 
 from tests.conftest import STACK
-from tests.streams.harness import WorkerProcess, free_port, jsonl, run_cli, worker_env
-from tests.streams.test_pipeline import seed_hot_lead
+from tests.streams.worker.test_pipeline import seed_hot_lead
+from tests.support.worker import WorkerProcess, free_port, jsonl, run_cli, worker_env
 
 pytestmark = pytest.mark.integration
 

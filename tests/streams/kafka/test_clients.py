@@ -9,7 +9,7 @@ import pytest
 from faust.auth import SASLCredentials, SSLCredentials
 from pydantic import ValidationError
 
-from streams.kafka_options import client_options, faust_options
+from streams.kafka.clients import client_options, faust_options
 from streams.settings import Settings
 
 SECRET = "pa55-word-never-shown"

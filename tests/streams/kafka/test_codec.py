@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from streams.codec import Rejection, RejectReason, decode
+from streams.kafka.codec import Rejection, RejectReason, decode
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 GOOD = {

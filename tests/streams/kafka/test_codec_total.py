@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 
 from scoring.events import EARLIEST, FUTURE_TOLERANCE, Event, parse_time, quick_fields
-from streams import codec
-from streams.codec import Rejection, RejectReason, decode
-from tests.streams.strategies import VALID, message, rfc3339_at_the_edges
+from streams.kafka import codec
+from streams.kafka.codec import Rejection, RejectReason, decode
+from tests.support.strategies import VALID, message, rfc3339_at_the_edges
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 LIMIT = 64 * 1024

@@ -26,12 +26,12 @@ import pytest
 
 from scoring.events import EventType, parse_event
 from scoring.simulate import simulate
-from streams.messages import Channel, OutMessage
+from streams.kafka.messages import Channel, OutMessage
+from streams.kafka.publisher import Publisher
+from streams.kafka.topics import topic_for
 from streams.modelfile import load_models
-from streams.publisher import Publisher
 from streams.settings import Settings, TopicNames
-from streams.topics import topic_for
-from tests.streams.harness import WorkerProcess, remove_deployment, stored_and_offline
+from tests.support.worker import WorkerProcess, remove_deployment, stored_and_offline
 
 pytestmark = pytest.mark.integration
 

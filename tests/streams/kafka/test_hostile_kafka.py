@@ -23,8 +23,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from streams.settings import TopicNames
-from tests.streams.harness import WorkerProcess, read_topic
-from tests.streams.test_security import request
+from tests.streams.http.test_security import request
+from tests.support.worker import WorkerProcess, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

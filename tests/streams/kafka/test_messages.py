@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 from scoring.engine import evaluate
 from scoring.model import Calibration, default_model
 from scoring.state import LeadState
-from streams.messages import RECORD_OVERHEAD, Channel, OutMessage, alert, dead_letter, transition_id
+from streams.kafka.messages import (
+    RECORD_OVERHEAD,
+    Channel,
+    OutMessage,
+    alert,
+    dead_letter,
+    transition_id,
+)
 
 
 def test_transition_ids_are_deterministic_and_distinct() -> None:

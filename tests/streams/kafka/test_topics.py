@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from scoring.events import EventType
+from streams.kafka.topics import planned_topics, topic_for
 from streams.settings import Settings, TopicNames
-from streams.topics import planned_topics, topic_for
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """The HTTP API and ``leadscore produce`` judge events by the worker's rules (issue 11): what
-:func:`streams.publisher.validate` accepts, :func:`streams.codec.decode` accepts, and one item never
-makes validation raise."""
+:func:`streams.kafka.publisher.validate` accepts, :func:`streams.kafka.codec.decode` accepts,
+and one item never makes validation raise."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from streams.codec import Rejection, decode
-from streams.publisher import validate
+from streams.kafka.codec import Rejection, decode
+from streams.kafka.publisher import validate
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 MAX_BYTES = 64 * 1024

@@ -14,9 +14,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.logs import JsonFormatter
-from tests.streams.harness import WorkerProcess, jsonl, run_cli
-from tests.streams.test_pipeline import seed_hot_lead
+from streams.observability.logs import JsonFormatter
+from tests.streams.worker.test_pipeline import seed_hot_lead
+from tests.support.worker import WorkerProcess, jsonl, run_cli
 
 StartWorker = Callable[..., WorkerProcess]
 

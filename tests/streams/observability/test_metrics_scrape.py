@@ -14,8 +14,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.streams.harness import WorkerProcess, free_port, jsonl, run_cli
-from tests.streams.test_pipeline import seed_hot_lead
+from tests.streams.worker.test_pipeline import seed_hot_lead
+from tests.support.worker import WorkerProcess, free_port, jsonl, run_cli
 
 pytestmark = pytest.mark.integration
 

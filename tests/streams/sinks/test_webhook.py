@@ -19,10 +19,10 @@ import pytest
 from aiohttp import web
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
-from streams.sink import SinkOptions, WebhookSink, backoff_delays, slack_message
-from streams.topics import ensure_topics
-from tests.streams.harness import publish_raw, read_topic
+from streams.sinks.webhook import SinkOptions, WebhookSink, backoff_delays, slack_message
+from tests.support.worker import publish_raw, read_topic
 
 integration = pytest.mark.integration
 LEADSCORE = str(Path(sys.executable).with_name("leadscore"))

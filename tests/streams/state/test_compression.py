@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams import compression
+from streams.state import compression
 
 BODY = b'\x01\x07default\x060|C3|0{"p":[[1,2,{"job_title":"VP Sales","industry":"SaaS"}]]}'
 # BODY as compressed when dictionary 1 was released. Records in users' Redis were written like this;

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from scoring.events import MAX_ID_LENGTH
-from streams.keys import Keys
-from streams.metrics import Metrics
-from streams.store import LeadStore, connect
+from streams.observability.metrics import Metrics
+from streams.state.keys import Keys
+from streams.state.redis_store import LeadStore, connect
 
 KEYS = Keys("ls")
 ids = st.one_of(

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from scoring.engine import apply_event
 from scoring.events import parse_event
 from scoring.model import default_model
-from streams.record import StoredLead, body, decode, encode
-from tests.streams.test_pipeline import seed_hot_lead
+from streams.state.record import StoredLead, body, decode, encode
+from tests.streams.worker.test_pipeline import seed_hot_lead
 
 
 def test_round_trip_with_several_models_history_and_outbox() -> None:

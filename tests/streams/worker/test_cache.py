@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from streams.cache import LeadCache
-from streams.record import StoredLead
+from streams.state.record import StoredLead
+from streams.worker.cache import LeadCache
 
 
 def leads(*ids: str) -> list[StoredLead]:

@@ -22,15 +22,15 @@ import redis.asyncio as aioredis
 
 from scoring.model import default_model
 from streams.bench.proc import bindable
-from streams.cache import LeadCache
-from streams.keys import Keys
-from streams.metrics import Metrics
-from streams.processor import Processor
-from streams.store import LeadStore, connect
-from tests.streams.harness import WorkerProcess, jsonl, read_topic, run_cli
-from tests.streams.test_pipeline import seed_hot_lead
-from tests.streams.test_processor import alerts, make_processor, records
-from tests.streams.test_security import wait_for_lead
+from streams.observability.metrics import Metrics
+from streams.state.keys import Keys
+from streams.state.redis_store import LeadStore, connect
+from streams.worker.cache import LeadCache
+from streams.worker.processor import Processor
+from tests.streams.http.test_security import wait_for_lead
+from tests.streams.worker.test_pipeline import seed_hot_lead
+from tests.streams.worker.test_processor import alerts, make_processor, records
+from tests.support.worker import WorkerProcess, jsonl, read_topic, run_cli
 
 pytestmark = pytest.mark.integration
 

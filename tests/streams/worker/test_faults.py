@@ -34,10 +34,10 @@ from scoring.engine import evaluate
 from scoring.events import parse_event
 from scoring.offline import score_events
 from scoring.simulate import simulate
-from streams.messages import transition_id
+from streams.kafka.messages import transition_id
 from streams.modelfile import load_models
 from tests.conftest import ROOT, STACK
-from tests.streams.harness import (
+from tests.support.worker import (
     WorkerProcess,
     free_port,
     jsonl,

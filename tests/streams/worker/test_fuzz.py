@@ -21,12 +21,12 @@ import pytest
 from hypothesis import strategies as st
 
 from scoring.events import Event, EventType
-from streams.codec import Rejection, decode
+from streams.kafka.codec import Rejection, decode
+from streams.kafka.topics import topic_for
 from streams.modelfile import load_models
 from streams.settings import TopicNames
-from streams.topics import topic_for
-from tests.streams.harness import WorkerProcess, publish_raw, read_topic, stored_and_offline
-from tests.streams.strategies import (
+from tests.streams.http.test_security import request
+from tests.support.strategies import (
     VALID,
     generate,
     json_value,
@@ -34,7 +34,7 @@ from tests.streams.strategies import (
     near_valid,
     rfc3339_at_the_edges,
 )
-from tests.streams.test_security import request
+from tests.support.worker import WorkerProcess, publish_raw, read_topic, stored_and_offline
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

@@ -20,7 +20,7 @@ from scoring.events import parse_event
 from scoring.offline import score_events
 from scoring.simulate import simulate
 from streams.modelfile import load_models
-from tests.streams.harness import (
+from tests.support.worker import (
     WorkerProcess,
     jsonl,
     publish_raw,

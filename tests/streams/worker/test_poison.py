@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 
 from scoring.events import EventType, parse_event
 from scoring.simulate import simulate
-from streams.codec import Rejection, decode
+from streams.kafka.codec import Rejection, decode
+from streams.kafka.topics import topic_for
 from streams.modelfile import load_models
 from streams.settings import TopicNames
-from streams.topics import topic_for
-from tests.streams.harness import WorkerProcess, publish_raw, read_topic, stored_and_offline
-from tests.streams.strategies import generate
+from tests.support.strategies import generate
+from tests.support.worker import WorkerProcess, publish_raw, read_topic, stored_and_offline
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

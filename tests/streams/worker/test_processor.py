@@ -14,14 +14,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from scoring.model import default_model
-from streams import compression
-from streams.cache import LeadCache
-from streams.keys import Keys
-from streams.messages import Channel
-from streams.metrics import Metrics
-from streams.processor import Outcome, Processor, Record
-from streams.store import LeadStore, StoredLead, connect
-from tests.streams.test_pipeline import seed_hot_lead
+from streams.kafka.messages import Channel
+from streams.observability.metrics import Metrics
+from streams.state import compression
+from streams.state.keys import Keys
+from streams.state.redis_store import LeadStore, StoredLead, connect
+from streams.worker.cache import LeadCache
+from streams.worker.processor import Outcome, Processor, Record
+from tests.streams.worker.test_pipeline import seed_hot_lead
 
 pytestmark = pytest.mark.integration
 
@@ -134,7 +134,7 @@ async def test_out_of_order_batches_reach_the_same_state(
 async def test_history_keeps_the_newest_changes_up_to_the_limit(
     client: aioredis.Redis, unique: str
 ) -> None:
-    from streams.web import expand_history
+    from streams.http.api import expand_history
 
     metrics = Metrics()
     store = LeadStore(client, Keys(f"p-{unique}"), 3, metrics)

@@ -8,8 +8,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.rebuild import Announced, announcements, fold_announcements
-from tests.streams.strategies import json_value
+from streams.worker.rebuild import Announced, announcements, fold_announcements
+from tests.support.strategies import json_value
 
 
 def alert(lead: str, kind: str, crossing: int, model: str = "default") -> dict[str, Any]:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from streams.shutdown import EXIT_STATUS
+from streams.worker.shutdown import EXIT_STATUS
 
 HANGS = """
 import logging, time
-from streams import shutdown
+from streams.worker import shutdown
 logging.basicConfig(level=logging.INFO)
 shutdown.arm(0.5)
 time.sleep(30)  # a stop that never finishes
 """
 
 FINISHES = """
-from streams import shutdown
+from streams.worker import shutdown
 shutdown.arm(30)
 """
 

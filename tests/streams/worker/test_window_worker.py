@@ -16,9 +16,9 @@ from scoring.events import EventType, parse_event
 from scoring.model import default_model, parse_model
 from scoring.offline import score_events
 from scoring.simulate import simulate
+from streams.kafka.topics import topic_for
 from streams.settings import TopicNames
-from streams.topics import topic_for
-from tests.streams.harness import WorkerProcess, publish_raw, scores_in_redis
+from tests.support.worker import WorkerProcess, publish_raw, scores_in_redis
 
 pytestmark = pytest.mark.integration
 
