@@ -34,7 +34,7 @@ from streams.kafka.publisher import validate
 from streams.worker.processor import score_now
 
 if TYPE_CHECKING:
-    from streams.worker.app import Runtime
+    from streams.worker.runtime import Runtime
 
 JSON = "application/json"
 # aiohttp sets the charset itself and refuses one inside content_type.

@@ -37,7 +37,7 @@ from streams.worker.processor import score_now
 if TYPE_CHECKING:
     import faust
 
-    from streams.worker.app import Runtime
+    from streams.worker.runtime import Runtime
 
 log = logging.getLogger("leadscore.explorer")
 

@@ -27,7 +27,7 @@ from streams.settings import Settings
 if TYPE_CHECKING:
     import faust
 
-    from streams.worker.app import Runtime
+    from streams.worker.runtime import Runtime
 
 log = logging.getLogger("leadscore.lag")
 

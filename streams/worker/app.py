@@ -3,184 +3,26 @@
 Faust owns the worker's lifecycle, web server and timers. The input topics are read a batch at a
 time by :class:`~streams.worker.consumer.BatchConsumer`, a service of the app, and the work is
 done by :class:`~streams.worker.processor.Processor`: Redis and the engine see batches, never
-single events.
+single events. This module only wires the parts together; what they share is the
+:class:`~streams.worker.runtime.Runtime`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import faust
-from aiokafka.errors import KafkaError
-from redis.exceptions import RedisError
 
 from scoring.model import Model
-from streams.errors import Stopping, StreamsError
-from streams.kafka.clients import client_options, faust_options
-from streams.kafka.publisher import Publisher
-from streams.kafka.topics import message_limit
-from streams.observability.metrics import Metrics
+from streams.http.api import register
+from streams.kafka.clients import faust_options
 from streams.settings import Settings
-from streams.state.keys import Keys
-from streams.state.redis_store import LeadStore, connect
-from streams.worker.cache import LeadCache
 from streams.worker.consumer import BatchConsumer
-from streams.worker.processor import Outcome, Processor, Record
+from streams.worker.operations import install_operations
+from streams.worker.runtime import Runtime
 
-log = logging.getLogger("leadscore.worker")
-
-_RETRYABLE = (RedisError, KafkaError, StreamsError, OSError, asyncio.TimeoutError)
-_MAX_BACKOFF = 10.0
-
-
-class Runtime:
-    """Resources of one worker process, opened lazily inside the worker's event loop."""
-
-    def __init__(self, app: faust.App, settings: Settings, models: Sequence[Model]) -> None:
-        self.app = app
-        self.settings = settings
-        self.models = tuple(models)
-        self.metrics = Metrics()
-        self.keys = Keys(settings.redis_prefix)
-        self.kafka_options: dict[str, Any] = client_options(settings)
-        self.consumer: BatchConsumer | None = None
-        self._store: LeadStore | None = None
-        self._processor: Processor | None = None
-        self._publisher: Publisher | None = None
-        self._publisher_lock = asyncio.Lock()
-        self.stopping = asyncio.Event()  # set when the worker starts to stop: retries give up
-        # What keeps failing, since when (monotonic seconds): /healthz reports a stall.
-        self.failing: dict[str, float] = {}
-
-    @property
-    def store(self) -> LeadStore:
-        if self._store is None:
-            client = connect(self.settings.redis_url, self.settings.redis_cluster)
-            self._store = LeadStore(client, self.keys, self.settings.history_length, self.metrics)
-        return self._store
-
-    @property
-    def processor(self) -> Processor:
-        if self._processor is None:
-            self._processor = Processor(
-                self.store,
-                self.models,
-                self.metrics,
-                self.settings.max_event_bytes,
-                cache=LeadCache(self.settings.lead_cache),
-                dead_letter_limit=self.settings.dead_letter_max_bytes,
-            )
-        return self._processor
-
-    async def publisher(self) -> Publisher:
-        async with self._publisher_lock:
-            if self._publisher is None:
-                publisher = Publisher(self.settings)
-                await publisher.__aenter__()
-                self._publisher = publisher
-        return self._publisher
-
-    async def fit_dead_letters(self) -> None:
-        """Keep dead letters within the dead-letter topic's own size limit, as Kafka reports it."""
-        topic = self.settings.topics.dlq
-        try:
-            limit = await message_limit(self.settings, topic)
-        except (KafkaError, OSError) as exc:
-            log.warning("could not read max.message.bytes of %s (%s)", topic, type(exc).__name__)
-            return
-        if limit is not None and limit < self.processor.dead_letter_limit:
-            log.info("dead letters kept under %d bytes, the limit of %s", limit, topic)
-            self.processor.dead_letter_limit = limit
-
-    def assigned_partitions(self) -> int:
-        return len(self.consumer.assignment()) if self.consumer else 0
-
-    async def handle(self, records: Sequence[Record]) -> None:
-        """Process a batch until it succeeds; a batch is never dropped for a passing outage."""
-        await self.retrying("batch", lambda: self._handle_once(records))
-
-    async def cool(self) -> None:
-        """Emit coolings for hot leads whose score has decayed below the re-arm level.
-
-        The whole step is one retried attempt: an error escaping a Faust timer stops the worker,
-        and a restarting Redis answers "loading" for a while after it accepts connections.
-        """
-        await self.retrying("cooling", self._cool_once)
-
-    async def _cool_once(self) -> None:
-        due = await self.store.due_for_cooling(self.processor.clock(), self.settings.batch_size)
-        if due and self.consumer is not None:
-            async with self.consumer.lock:  # never beside a batch: they may share leads
-                await self._deliver(self.processor.tick(due))
-
-    async def watch_redis(self) -> None:
-        """Rewind when Redis restarted: it may have lost its last second of writes."""
-        if await self.store.restarted() and self.consumer:
-            self.consumer.request_rewind("Redis restarted")
-
-    async def catch_up_announced(self) -> None:
-        """After replaying writes Redis lost: no lead may count fewer crossings than announced."""
-        from streams.worker.rebuild import catch_up_with_announced
-
-        raised = await catch_up_with_announced(self.settings, self.store, self.models)
-        if raised:
-            log.warning("%d leads caught up with the alerts already announced for them", raised)
-
-    async def _handle_once(self, records: Sequence[Record]) -> None:
-        with self.metrics.batch_seconds.time():
-            await self._deliver(self.processor.process(records))
-
-    async def _deliver(self, pending: Awaitable[Outcome]) -> None:
-        outcome = await pending
-        if outcome.messages:
-            await (await self.publisher()).send(outcome.messages)
-        if not await self.processor.confirm(outcome) and self.consumer:
-            self.consumer.request_rewind("Redis restarted")
-
-    async def retrying(self, what: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
-        """Run ``attempt`` until it succeeds, backing off; raises :class:`Stopping` on stop."""
-        delay = 0.1
-        while True:
-            try:
-                result = await attempt()
-            except Stopping:
-                raise
-            except _RETRYABLE as exc:
-                self.failing.setdefault(what, time.monotonic())
-                log.warning(
-                    "%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), delay)
-                if self.stopping.is_set():
-                    raise Stopping(what) from exc
-                delay = min(delay * 2, _MAX_BACKOFF)
-            else:
-                self.failing.pop(what, None)
-                return result
-
-    def stalled(self, after: float) -> tuple[str, float] | None:
-        """The step that has kept failing for longer than ``after`` seconds, and for how long."""
-        now = time.monotonic()
-        for what, since in self.failing.items():
-            if now - since > after:
-                return what, now - since
-        return None
-
-    async def close(self, within: float) -> None:
-        """Close the clients; a broker that does not answer gets ``within`` seconds, no more."""
-        if self._publisher is not None:
-            try:
-                await asyncio.wait_for(self._publisher.__aexit__(None, None, None), within)
-            except (TimeoutError, KafkaError) as exc:
-                log.warning("the producer did not close cleanly (%s)", type(exc).__name__)
-        if self._store is not None:
-            await self._store.client.aclose()
+__all__ = ["Runtime", "create_app"]
 
 
 def create_app(settings: Settings, models: Sequence[Model]) -> tuple[faust.App, Runtime]:
@@ -220,12 +62,8 @@ def create_app(settings: Settings, models: Sequence[Model]) -> tuple[faust.App, 
         await runtime.retrying("Redis check", runtime.watch_redis)
         await runtime.cool()
 
-    from streams.http.api import (
-        register,  # the web module needs the runtime; import here avoids a cycle
-    )
 
     register(app, runtime)
-    from streams.worker.operations import install_operations  # logs, lag probe, lead explorer
 
     install_operations(app, runtime)
     return app, runtime

@@ -30,7 +30,7 @@ from streams.errors import Stopping
 from streams.worker.processor import Record
 
 if TYPE_CHECKING:
-    from streams.worker.app import Runtime
+    from streams.worker.runtime import Runtime
 
 log = logging.getLogger("leadscore.consumer")
 

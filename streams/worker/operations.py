@@ -16,7 +16,7 @@ from streams.observability.logs import dict_config
 if TYPE_CHECKING:
     import faust
 
-    from streams.worker.app import Runtime
+    from streams.worker.runtime import Runtime
 
 
 def install_operations(app: faust.App, runtime: Runtime) -> None:
