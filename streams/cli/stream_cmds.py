@@ -28,7 +28,7 @@ from streams.modelfile import load_models
 from streams.observability.metrics import Metrics
 from streams.settings import Settings
 from streams.state.keys import Keys
-from streams.state.redis_store import LeadStore, connect
+from streams.state.redis_store import RedisLeadStore, connect
 from streams.worker.processor import score_now
 
 PUBLISH_CHUNK = 10_000  # events awaited at a time: bounds memory and drives the progress bar
@@ -236,7 +236,7 @@ def lead(
     async def show() -> bytes | None:
         client = connect(settings.redis_url, settings.redis_cluster)
         try:
-            store = LeadStore(
+            store = RedisLeadStore(
                 client, Keys(settings.redis_prefix), settings.history_length, Metrics()
             )
             stored = (await store.load([lead_id]))[lead_id]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,10 +25,11 @@ from streams.observability.metrics import Metrics
 from streams.state import record
 from streams.state.keys import Keys
 from streams.state.record import StoredLead
+from streams.state.store import LeadWrite
 
 _LUA = Path(__file__).with_name("lua")
 
-__all__ = ["LeadStore", "LeadWrite", "StoredLead", "connect"]
+__all__ = ["RedisLeadStore", "connect"]
 
 
 def connect(url: str, cluster: bool = False) -> aioredis.Redis:
@@ -54,18 +54,10 @@ def connect(url: str, cluster: bool = False) -> aioredis.Redis:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class LeadWrite:
-    """One compare-and-set write of a lead: the record and the outbox to keep (b"" for none)."""
+class RedisLeadStore:
+    """The :class:`~streams.state.store.LeadStore` of production, in Redis.
 
-    lead_id: str
-    version: int
-    record: bytes
-    outbox: bytes = b""
-
-
-class LeadStore:
-    """Reads and writes leads; every call is one network round trip however many leads it covers.
+    Every call is one network round trip however many leads it covers.
 
     Each call is also one Redis command (a multi-key read or script) for the whole batch: per-lead
     commands cost the client more than the writes cost Redis. On Redis Cluster a command may only

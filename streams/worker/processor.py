@@ -29,7 +29,8 @@ from streams.kafka.codec import Rejection, decode
 from streams.kafka.messages import Channel, OutMessage
 from streams.observability.metrics import Metrics
 from streams.state import record as lead_record
-from streams.state.redis_store import LeadStore, LeadWrite, StoredLead
+from streams.state.record import StoredLead
+from streams.state.store import LeadStore, LeadWrite
 from streams.worker.cache import LeadCache
 
 MAX_ATTEMPTS = 8

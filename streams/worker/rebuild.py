@@ -25,8 +25,9 @@ from streams.kafka.topics import partitions_of
 from streams.observability.metrics import Metrics
 from streams.settings import Settings
 from streams.state.keys import Keys
-from streams.state.record import encode
-from streams.state.redis_store import LeadStore, LeadWrite, StoredLead, connect
+from streams.state.record import StoredLead, encode
+from streams.state.redis_store import RedisLeadStore, connect
+from streams.state.store import LeadStore, LeadWrite
 from streams.worker.processor import Processor, Record
 
 
@@ -86,7 +87,7 @@ async def rebuild(
     """
     client = connect(settings.redis_url, settings.redis_cluster)
     metrics = Metrics()
-    store = LeadStore(client, Keys(settings.redis_prefix), settings.history_length, metrics)
+    store = RedisLeadStore(client, Keys(settings.redis_prefix), settings.history_length, metrics)
     processor = Processor(store, models, metrics, settings.max_event_bytes, emit=False)
     consumer = _reader(settings)
     await consumer.start()

@@ -27,7 +27,7 @@ from streams.kafka.topics import message_limit
 from streams.observability.metrics import Metrics
 from streams.settings import Settings
 from streams.state.keys import Keys
-from streams.state.redis_store import LeadStore, connect
+from streams.state.redis_store import RedisLeadStore, connect
 from streams.worker.cache import LeadCache
 from streams.worker.processor import Outcome, Processor, Record
 
@@ -58,7 +58,7 @@ class Runtime:
         self.keys = Keys(settings.redis_prefix)
         self.kafka_options: dict[str, Any] = client_options(settings)
         self.consumer: ConsumerHandle | None = None
-        self._store: LeadStore | None = None
+        self._store: RedisLeadStore | None = None
         self._processor: Processor | None = None
         self._publisher: Publisher | None = None
         self._publisher_lock = asyncio.Lock()
@@ -67,10 +67,11 @@ class Runtime:
         self.failing: dict[str, float] = {}
 
     @property
-    def store(self) -> LeadStore:
+    def store(self) -> RedisLeadStore:
         if self._store is None:
             client = connect(self.settings.redis_url, self.settings.redis_cluster)
-            self._store = LeadStore(client, self.keys, self.settings.history_length, self.metrics)
+            history = self.settings.history_length
+            self._store = RedisLeadStore(client, self.keys, history, self.metrics)
         return self._store
 
     @property

@@ -27,7 +27,8 @@ from scoring.offline import score_events
 from streams.bench.proc import free_port
 from streams.observability.metrics import Metrics
 from streams.state.keys import Keys
-from streams.state.redis_store import LeadStore, StoredLead, connect
+from streams.state.record import StoredLead
+from streams.state.redis_store import RedisLeadStore, connect
 
 LEADSCORE = str(Path(sys.executable).with_name("leadscore"))
 
@@ -177,7 +178,7 @@ def load_leads(redis_url: str, prefix: str, lead_ids: Iterable[str]) -> dict[str
     async def load() -> dict[str, StoredLead]:
         client = connect(redis_url)
         try:
-            return await LeadStore(client, Keys(prefix), 5, Metrics()).load(sorted(lead_ids))
+            return await RedisLeadStore(client, Keys(prefix), 5, Metrics()).load(sorted(lead_ids))
         finally:
             await client.aclose()
 

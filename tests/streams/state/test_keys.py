@@ -18,7 +18,7 @@ from redis.crc import key_slot
 from scoring.events import MAX_ID_LENGTH
 from streams.observability.metrics import Metrics
 from streams.state.keys import Keys
-from streams.state.redis_store import LeadStore, connect
+from streams.state.redis_store import RedisLeadStore, connect
 
 KEYS = Keys("ls")
 ids = st.one_of(
@@ -84,7 +84,7 @@ ODD = [
 
 @pytest.mark.integration
 async def test_every_stored_id_is_found_again_by_scan(client: aioredis.Redis, unique: str) -> None:
-    store = LeadStore(client, Keys(f"k-{unique}"), 5, Metrics())
+    store = RedisLeadStore(client, Keys(f"k-{unique}"), 5, Metrics())
     for lead_id in ODD:
         await client.set(store.keys.lead(lead_id), b"x")
         await client.set(store.keys.outbox(lead_id), b"[]")

@@ -24,7 +24,7 @@ from scoring.model import default_model
 from streams.bench.proc import bindable
 from streams.observability.metrics import Metrics
 from streams.state.keys import Keys
-from streams.state.redis_store import LeadStore, connect
+from streams.state.redis_store import RedisLeadStore, connect
 from streams.worker.cache import LeadCache
 from streams.worker.processor import Processor
 from tests.streams.http.test_security import wait_for_lead
@@ -115,7 +115,7 @@ async def cluster(cluster_url: str) -> AsyncIterator[aioredis.Redis]:
 
 def on_cluster(client: aioredis.Redis, unique: str, cache: int = 0) -> Processor:
     metrics = Metrics()
-    store = LeadStore(client, Keys(f"c-{unique}"), 10, metrics)
+    store = RedisLeadStore(client, Keys(f"c-{unique}"), 10, metrics)
     return Processor(store, [default_model()], metrics, 65536, cache=LeadCache(cache))
 
 
@@ -139,7 +139,7 @@ async def test_a_batch_over_many_slots_lands_whole(
         plain = make_processor(single, unique)
         await plain.confirm(await plain.process(records(events)))
         ids = [f"lead-{n}" for n in range(12)]
-        here = await LeadStore(cluster, Keys(f"c-{unique}"), 10, Metrics()).load(ids)
+        here = await RedisLeadStore(cluster, Keys(f"c-{unique}"), 10, Metrics()).load(ids)
         there = await plain.store.load(ids)
         for lead_id in ids:
             a, b = here[lead_id].state("default"), there[lead_id].state("default")
@@ -170,7 +170,7 @@ async def test_a_rival_writer_on_the_cluster_is_detected(
 
 
 async def test_a_restarted_primary_is_noticed(cluster: aioredis.Redis, unique: str) -> None:
-    store = LeadStore(cluster, Keys(f"c-{unique}"), 10, Metrics())
+    store = RedisLeadStore(cluster, Keys(f"c-{unique}"), 10, Metrics())
     assert await store.load([]) == {}  # no slots to ask: no command, no error
     assert not await store.restarted()
     assert store.run_id is not None and store.run_id.count(",") == NODES - 1
@@ -197,7 +197,7 @@ async def test_a_cluster_of_one_primary_starts(tmp_path: Path, unique: str) -> N
     with running_cluster(tmp_path, 1) as url:
         client = connect(url, cluster=True)
         try:
-            store = LeadStore(client, Keys(f"c-{unique}"), 10, Metrics())
+            store = RedisLeadStore(client, Keys(f"c-{unique}"), 10, Metrics())
             assert not await store.restarted()
             assert store.run_id is not None and "," not in store.run_id
         finally:

@@ -18,7 +18,8 @@ from streams.kafka.messages import Channel
 from streams.observability.metrics import Metrics
 from streams.state import compression
 from streams.state.keys import Keys
-from streams.state.redis_store import LeadStore, StoredLead, connect
+from streams.state.record import StoredLead
+from streams.state.redis_store import RedisLeadStore, connect
 from streams.worker.cache import LeadCache
 from streams.worker.processor import Outcome, Processor, Record
 from tests.streams.worker.test_pipeline import seed_hot_lead
@@ -37,7 +38,7 @@ async def client(redis_url: str, unique: str) -> AsyncIterator[aioredis.Redis]:
 
 
 def make_processor(
-    client: aioredis.Redis, unique: str, store_cls: type[LeadStore] = LeadStore
+    client: aioredis.Redis, unique: str, store_cls: type[RedisLeadStore] = RedisLeadStore
 ) -> Processor:
     metrics = Metrics()
     store = store_cls(client, Keys(f"p-{unique}"), 10, metrics)
@@ -46,7 +47,7 @@ def make_processor(
 
 def cached_processor(client: aioredis.Redis, unique: str) -> Processor:
     metrics = Metrics()
-    store = LeadStore(client, Keys(f"p-{unique}"), 10, metrics)
+    store = RedisLeadStore(client, Keys(f"p-{unique}"), 10, metrics)
     return Processor(store, [default_model()], metrics, 65536, cache=LeadCache(100))
 
 
@@ -87,7 +88,7 @@ async def test_a_rival_writer_between_read_and_write_loses_nothing(
     rival = make_processor(client, unique)
     raced = False
 
-    class RacedStore(LeadStore):
+    class RacedStore(RedisLeadStore):
         async def load(self, lead_ids: Iterable[str]) -> dict[str, StoredLead]:
             nonlocal raced
             loaded = await super().load(lead_ids)
@@ -101,7 +102,7 @@ async def test_a_rival_writer_between_read_and_write_loses_nothing(
     assert raced
     assert ours.metrics.state_conflicts._value.get() == 1
 
-    store = LeadStore(client, Keys(f"p-{unique}"), 10, Metrics())
+    store = RedisLeadStore(client, Keys(f"p-{unique}"), 10, Metrics())
     stored = (await store.load(["race-lead"]))["race-lead"]
     state = stored.state("default")
     assert len(state.seen) == len(seed)  # every event of both writers is in the state
@@ -137,7 +138,7 @@ async def test_history_keeps_the_newest_changes_up_to_the_limit(
     from streams.http.api import expand_history
 
     metrics = Metrics()
-    store = LeadStore(client, Keys(f"p-{unique}"), 3, metrics)
+    store = RedisLeadStore(client, Keys(f"p-{unique}"), 3, metrics)
     processor = Processor(store, [default_model()], metrics, max_event_bytes=65536)
     for event in seed_hot_lead("story-lead", datetime.now(UTC)):
         await processor.confirm(await processor.process(records([event])))
@@ -242,7 +243,7 @@ async def test_a_confirmed_alert_times_its_way_from_the_event(
 async def test_checkpoints_move_only_on_the_redis_the_batch_was_written_to(
     client: aioredis.Redis, unique: str
 ) -> None:
-    store = LeadStore(client, Keys(f"p-{unique}"), 10, Metrics())
+    store = RedisLeadStore(client, Keys(f"p-{unique}"), 10, Metrics())
     assert not await store.restarted()  # the first look only learns the instance
     await client.set(store.keys.outbox("a"), b"[1]")
     assert await store.finish({"a": b"[1]"}, {"in:0": 5})
