@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from streams.settings import Settings
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 README = (ROOT / "README.md").read_text()
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.conftest import ROOT
-from tests.streams.worker.test_pipeline import seed_hot_lead
+from tests.support.paths import ROOT
+from tests.support.seeds import seed_hot_lead
 from tests.support.worker import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.streams.http.test_security import request
+from tests.support.http import request
 from tests.support.worker import WorkerProcess, jsonl, run_cli
 
 pytestmark = pytest.mark.integration

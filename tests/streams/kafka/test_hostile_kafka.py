@@ -23,7 +23,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from streams.settings import TopicNames
-from tests.streams.http.test_security import request
+from tests.support.http import request
 from tests.support.worker import WorkerProcess, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from streams.observability.logs import JsonFormatter
-from tests.streams.worker.test_pipeline import seed_hot_lead
+from tests.support.seeds import seed_hot_lead
 from tests.support.worker import WorkerProcess, jsonl, run_cli
 
 StartWorker = Callable[..., WorkerProcess]

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.streams.worker.test_pipeline import seed_hot_lead
+from tests.support.seeds import seed_hot_lead
 from tests.support.worker import WorkerProcess, free_port, jsonl, run_cli
 
 pytestmark = pytest.mark.integration

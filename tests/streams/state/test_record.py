@@ -8,7 +8,7 @@ from scoring.engine import apply_event
 from scoring.events import parse_event
 from scoring.model import default_model
 from streams.state.record import StoredLead, body, decode, encode
-from tests.streams.worker.test_pipeline import seed_hot_lead
+from tests.support.seeds import seed_hot_lead
 
 
 def test_round_trip_with_several_models_history_and_outbox() -> None:

@@ -27,9 +27,9 @@ from streams.state.keys import Keys
 from streams.state.redis_store import RedisLeadStore, connect
 from streams.worker.cache import LeadCache
 from streams.worker.processor import Processor
-from tests.streams.http.test_security import wait_for_lead
-from tests.streams.worker.test_pipeline import seed_hot_lead
-from tests.streams.worker.test_processor import alerts, make_processor, records
+from tests.support.http import wait_for_lead
+from tests.support.processing import alerts, make_processor, records
+from tests.support.seeds import seed_hot_lead
 from tests.support.worker import WorkerProcess, jsonl, read_topic, run_cli
 
 pytestmark = pytest.mark.integration

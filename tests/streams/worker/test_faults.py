@@ -36,7 +36,7 @@ from scoring.offline import score_events
 from scoring.simulate import simulate
 from streams.kafka.messages import transition_id
 from streams.modelfile import load_models
-from tests.conftest import ROOT, STACK
+from tests.support.paths import ROOT, STACK
 from tests.support.worker import (
     WorkerProcess,
     free_port,

@@ -25,7 +25,7 @@ from streams.kafka.codec import Rejection, decode
 from streams.kafka.topics import topic_for
 from streams.modelfile import load_models
 from streams.settings import TopicNames
-from tests.streams.http.test_security import request
+from tests.support.http import request
 from tests.support.strategies import (
     VALID,
     generate,

@@ -9,20 +9,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 
-import orjson
 import pytest
 import redis.asyncio as aioredis
 
 from scoring.model import default_model
-from streams.kafka.messages import Channel
 from streams.observability.metrics import Metrics
 from streams.state import compression
 from streams.state.keys import Keys
 from streams.state.record import StoredLead
 from streams.state.redis_store import RedisLeadStore, connect
 from streams.worker.cache import LeadCache
-from streams.worker.processor import Outcome, Processor, Record
-from tests.streams.worker.test_pipeline import seed_hot_lead
+from streams.worker.processor import Processor
+from tests.support.processing import alerts, make_processor, records
+from tests.support.seeds import seed_hot_lead
 
 pytestmark = pytest.mark.integration
 
@@ -37,29 +36,10 @@ async def client(redis_url: str, unique: str) -> AsyncIterator[aioredis.Redis]:
     await redis.aclose()
 
 
-def make_processor(
-    client: aioredis.Redis, unique: str, store_cls: type[RedisLeadStore] = RedisLeadStore
-) -> Processor:
-    metrics = Metrics()
-    store = store_cls(client, Keys(f"p-{unique}"), 10, metrics)
-    return Processor(store, [default_model()], metrics, max_event_bytes=65536)
-
-
 def cached_processor(client: aioredis.Redis, unique: str) -> Processor:
     metrics = Metrics()
     store = RedisLeadStore(client, Keys(f"p-{unique}"), 10, metrics)
     return Processor(store, [default_model()], metrics, 65536, cache=LeadCache(100))
-
-
-def records(events: Iterable[dict[str, object]]) -> list[Record]:
-    return [
-        Record("in", 0, offset, b"k", orjson.dumps(event), 0.0)
-        for offset, event in enumerate(events)
-    ]
-
-
-def alerts(outcome: Outcome) -> list[dict[str, object]]:
-    return [orjson.loads(m.value) for m in outcome.messages if m.channel is Channel.HOT]
 
 
 async def test_alert_survives_a_crash_between_redis_and_kafka(
