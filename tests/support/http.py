@@ -29,6 +29,7 @@ def request(
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read()
 
+
 def wait_for_lead(
     worker: WorkerProcess, lead_id: str, token: str | None = None, events: int = 8
 ) -> bytes:

@@ -22,11 +22,14 @@ def make_processor(
     store = store_cls(client, Keys(f"p-{unique}"), 10, metrics)
     return Processor(store, [default_model()], metrics, max_event_bytes=65536)
 
-def records(events: Iterable[dict[str, object]]) -> list[Record]:
+
+def records(events: Iterable[dict[str, object]], start: int = 0) -> list[Record]:
+    """Consumed records of partition 0 of topic "in", at offsets from ``start`` on."""
     return [
         Record("in", 0, offset, b"k", orjson.dumps(event), 0.0)
-        for offset, event in enumerate(events)
+        for offset, event in enumerate(events, start)
     ]
+
 
 def alerts(outcome: Outcome) -> list[dict[str, object]]:
     return [orjson.loads(m.value) for m in outcome.messages if m.channel is Channel.HOT]

@@ -20,10 +20,12 @@ def exported_series() -> set[str]:
             names.add(family.name)
     return names
 
+
 _FUNCTIONS = {
     "sum", "max", "min", "avg", "rate", "increase", "deriv", "histogram_quantile", "clamp_min",
     "by", "and", "or", "unless", "le", "on", "without", "humanizePercentage", "absent",
 }  # fmt: skip
+
 
 def metric_names(expr: str) -> set[str]:
     """Identifiers in a PromQL expression that name series (not functions, labels or keywords)."""

@@ -1,4 +1,6 @@
-"""The processor's delivery guarantees, against a real Redis.
+"""The processor against a real Redis: what is Redis-specific (script details, the cache, history).
+
+The delivery cases every store must pass are in test_delivery_contract.py.
 
 The processor never talks to Kafka (the worker sends its outcome), so a crash between the Redis
 write and the Kafka send is simply an outcome that is never confirmed.
@@ -6,7 +8,7 @@ write and the Kafka send is simply an outcome that is never confirmed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -16,7 +18,6 @@ from scoring.model import default_model
 from streams.observability.metrics import Metrics
 from streams.state import compression
 from streams.state.keys import Keys
-from streams.state.record import StoredLead
 from streams.state.redis_store import RedisLeadStore, connect
 from streams.worker.cache import LeadCache
 from streams.worker.processor import Processor
@@ -40,54 +41,6 @@ def cached_processor(client: aioredis.Redis, unique: str) -> Processor:
     metrics = Metrics()
     store = RedisLeadStore(client, Keys(f"p-{unique}"), 10, metrics)
     return Processor(store, [default_model()], metrics, 65536, cache=LeadCache(100))
-
-
-async def test_alert_survives_a_crash_between_redis_and_kafka(
-    client: aioredis.Redis, unique: str
-) -> None:
-    batch = records(seed_hot_lead("crash-lead", datetime.now(UTC)))
-    first = await make_processor(client, unique).process(batch)
-    [alert] = alerts(first)
-    # The worker dies here: the state is in Redis, the alert was never sent, nothing confirmed.
-
-    restarted = make_processor(client, unique)
-    redelivered = await restarted.process(batch)
-    assert restarted.metrics.dedupe_hits._value.get() == len(batch)  # nothing applied twice
-    assert alerts(redelivered) == [alert]  # the same alert, with the same id
-
-    await restarted.confirm(redelivered)
-    once_more = await restarted.process(batch)
-    assert once_more.messages == []  # delivered and confirmed: nothing left to send
-
-
-async def test_a_rival_writer_between_read_and_write_loses_nothing(
-    client: aioredis.Redis, unique: str
-) -> None:
-    """Two workers briefly own the same partition during a rebalance and interleave on one lead."""
-    seed = seed_hot_lead("race-lead", datetime.now(UTC))
-    rival = make_processor(client, unique)
-    raced = False
-
-    class RacedStore(RedisLeadStore):
-        async def load(self, lead_ids: Iterable[str]) -> dict[str, StoredLead]:
-            nonlocal raced
-            loaded = await super().load(lead_ids)
-            if not raced:  # the rival commits after we read and before we write
-                raced = True
-                await rival.process(records(seed[4:]))
-            return loaded
-
-    ours = make_processor(client, unique, RacedStore)
-    outcome = await ours.process(records(seed[:4]))
-    assert raced
-    assert ours.metrics.state_conflicts._value.get() == 1
-
-    store = RedisLeadStore(client, Keys(f"p-{unique}"), 10, Metrics())
-    stored = (await store.load(["race-lead"]))["race-lead"]
-    state = stored.state("default")
-    assert len(state.seen) == len(seed)  # every event of both writers is in the state
-    assert state.crossings == 1
-    assert len(alerts(outcome)) == 1
 
 
 async def test_out_of_order_batches_reach_the_same_state(
@@ -193,19 +146,6 @@ async def test_a_cached_lead_another_writer_changed_is_read_again(
     assert cached.metrics.state_conflicts._value.get() == 1  # its cached copy was stale
     stored = (await cached.store.load(["shared-lead"]))["shared-lead"]
     assert len(stored.state("default").seen) == len(seed)  # both writers' events are kept
-
-
-async def test_a_confirmed_outbox_is_not_sent_again_from_the_cache(
-    client: aioredis.Redis, unique: str
-) -> None:
-    batch = records(seed_hot_lead("sent-lead", datetime.now(UTC)))
-    cached = cached_processor(client, unique)
-    first = await cached.process(batch)
-    assert alerts(first)
-    again = await cached.process(batch)  # not confirmed yet: the pending outbox is sent again
-    assert [m.value for m in again.messages] == [m.value for m in first.messages]
-    await cached.confirm(again)
-    assert (await cached.process(batch)).messages == []
 
 
 async def test_a_confirmed_alert_times_its_way_from_the_event(
