@@ -18,7 +18,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from scoring.errors import EventValidationError, Problem
+from scoring.errors import EventValidationError, Problem, TimeProblem
 
 MAX_ID_LENGTH = 200
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -33,10 +33,6 @@ _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
     r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
-
-
-class TimeProblem(ValueError):
-    """A time that is not RFC 3339 or cannot be placed on the UTC calendar; says which."""
 
 
 def parse_time(value: str) -> datetime:

@@ -40,10 +40,10 @@ def _parse_at(value: str | None) -> datetime:
 _JOB: tuple[str | list[bytes], list[Model], datetime, datetime] | None = None
 PARALLEL_MIN_BYTES = 4_000_000
 
-Row = tuple[str, str, bytes]
+ScoredLine = tuple[str, str, bytes]
 
 
-def _score_part(part: int, parts: int) -> tuple[list[Row], list[tuple[int, str]]]:
+def _score_part(part: int, parts: int) -> tuple[list[ScoredLine], list[tuple[int, str]]]:
     assert _JOB is not None
     source, models, when, now = _JOB
     if isinstance(source, str):
@@ -56,7 +56,7 @@ def _score_part(part: int, parts: int) -> tuple[list[Row], list[tuple[int, str]]
 
 def _score_all(
     source: str | list[bytes], models: list[Model], when: datetime, now: datetime
-) -> tuple[list[Row], list[tuple[int, str]]]:
+) -> tuple[list[ScoredLine], list[tuple[int, str]]]:
     """Score in one process, or split the leads over the CPUs for large inputs (Linux fork)."""
     global _JOB
     size = os.path.getsize(source) if isinstance(source, str) else sum(map(len, source))

@@ -110,6 +110,6 @@ def register(app: faust.App, runtime: Runtime) -> None:
             return _json(self, {"status": "ok", "assigned_partitions": assigned})
 
     @app.page("/metrics")
-    class Metrics(View):
+    class MetricsView(View):
         async def get(self, request: Request) -> Response:
             return self.bytes(runtime.metrics.exposition(), content_type=PROMETHEUS_TEXT)

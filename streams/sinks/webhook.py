@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.structs import OffsetAndMetadata
 from redis.asyncio import Redis
 
+from streams.errors import DeliveryFailed
 from streams.kafka.clients import client_options
 from streams.kafka.messages import dead_letter
 from streams.settings import Settings
@@ -53,13 +54,6 @@ class SinkOptions:
     claim_ttl: int = 60  # seconds a claim lives if the sink dies while posting
     sent_ttl: int = 7 * 24 * 3600  # seconds a delivered alert id is remembered
     include_cooled: bool = False
-
-
-class DeliveryFailed(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
 
 
 def top_reasons(alert: dict[str, Any], count: int = 3) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from mode import Service
 
 from streams.errors import Stopping
-from streams.worker.processor import Record
+from streams.worker.processor import ConsumedRecord
 
 if TYPE_CHECKING:
     from streams.worker.runtime import Runtime
@@ -126,7 +126,7 @@ class BatchConsumer(Service):
             fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=settings.batch_size)
             if fetched:
                 async with self.lock:
-                    records = [Record.from_kafka(m) for ms in fetched.values() for m in ms]
+                    records = [ConsumedRecord.from_kafka(m) for ms in fetched.values() for m in ms]
                     await self.runtime.handle(records)
                     for tp, messages in fetched.items():
                         self._uncommitted[tp] = messages[-1].offset + 1

@@ -37,7 +37,7 @@ MAX_ATTEMPTS = 8
 
 
 @dataclass(frozen=True, slots=True)
-class Record:
+class ConsumedRecord:
     """One consumed Kafka message; ``timestamp`` is the message's time in epoch seconds."""
 
     topic: str
@@ -48,7 +48,7 @@ class Record:
     timestamp: float
 
     @classmethod
-    def from_kafka(cls, message: Any) -> Record:
+    def from_kafka(cls, message: Any) -> ConsumedRecord:
         """From an aiokafka ``ConsumerRecord``, whose timestamp is in milliseconds."""
         return cls(
             message.topic,
@@ -61,7 +61,7 @@ class Record:
 
 
 @dataclass(slots=True)
-class Outcome:
+class BatchOutcome:
     """What a batch produced: messages to publish, then outboxes to clear once they are acked."""
 
     messages: list[OutMessage] = field(default_factory=list)
@@ -124,11 +124,11 @@ class Processor:
         self._read_cache = self.metrics.lead_reads.labels("cache")
         self._read_redis = self.metrics.lead_reads.labels("redis")
 
-    async def process(self, records: Iterable[Record]) -> Outcome:
+    async def process(self, records: Iterable[ConsumedRecord]) -> BatchOutcome:
         now = self.clock()
         now_dt = datetime.fromtimestamp(now, UTC)
-        outcome = Outcome()
-        by_lead: dict[str, list[tuple[Event, Record]]] = {}
+        outcome = BatchOutcome()
+        by_lead: dict[str, list[tuple[Event, ConsumedRecord]]] = {}
         offsets = outcome.offsets
         consumed = outcome.consumed_types
         for record in records:
@@ -161,13 +161,13 @@ class Processor:
         await self._update(by_lead, now, outcome, force=False)
         return outcome
 
-    async def tick(self, lead_ids: Iterable[str]) -> Outcome:
+    async def tick(self, lead_ids: Iterable[str]) -> BatchOutcome:
         """Re-evaluate leads with no new events: how hot leads cool by decay alone."""
-        outcome = Outcome()
+        outcome = BatchOutcome()
         await self._update({lead: [] for lead in lead_ids}, self.clock(), outcome, force=True)
         return outcome
 
-    async def confirm(self, outcome: Outcome) -> bool:
+    async def confirm(self, outcome: BatchOutcome) -> bool:
         """Call after every message of ``outcome`` was acknowledged by Kafka.
 
         False: Redis restarted since the batch's leads were read, so it may have lost writes;
@@ -189,9 +189,9 @@ class Processor:
 
     async def _update(
         self,
-        by_lead: Mapping[str, list[tuple[Event, Record]]],
+        by_lead: Mapping[str, list[tuple[Event, ConsumedRecord]]],
         now: float,
-        outcome: Outcome,
+        outcome: BatchOutcome,
         *,
         force: bool,
     ) -> None:
@@ -229,13 +229,17 @@ class Processor:
         await self.store.schedule_cooling(cooling)
 
     def plan(
-        self, stored: StoredLead, events: list[tuple[Event, Record]], now: float, force: bool
+        self,
+        stored: StoredLead,
+        events: list[tuple[Event, ConsumedRecord]],
+        now: float,
+        force: bool,
     ) -> _Plan:
         """Apply ``events`` to ``stored`` in place and say what to write and send; no I/O.
 
         Public for tools that build lead records without a worker (``ops/train-dictionary``).
         """
-        latest: tuple[Event, Record] | None = None
+        latest: tuple[Event, ConsumedRecord] | None = None
         for event, record in events:
             applied = False
             for model in self.models:

@@ -28,7 +28,7 @@ from streams.state.keys import Keys
 from streams.state.record import StoredLead, encode
 from streams.state.redis_store import RedisLeadStore, connect
 from streams.state.store import LeadStore, LeadWrite
-from streams.worker.processor import Processor, Record
+from streams.worker.processor import ConsumedRecord, Processor
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ def _reader(settings: Settings) -> AIOKafkaConsumer:
 
 async def _read_to_end(
     consumer: AIOKafkaConsumer, settings: Settings, topics: Sequence[str]
-) -> AsyncIterator[tuple[list[Record], int]]:
+) -> AsyncIterator[tuple[list[ConsumedRecord], int]]:
     """Every record now on ``topics``, from the beginning up to each partition's current end, in
     batches; also yields the total number of records to expect."""
     counts = await partitions_of(settings, topics)
@@ -66,7 +66,10 @@ async def _read_to_end(
     while pending:
         fetched = await consumer.getmany(*pending, timeout_ms=1000, max_records=settings.batch_size)
         records = [
-            Record.from_kafka(m) for tp, ms in fetched.items() for m in ms if m.offset < ends[tp]
+            ConsumedRecord.from_kafka(m)
+            for tp, ms in fetched.items()
+            for m in ms
+            if m.offset < ends[tp]
         ]
         if records:
             yield records, total

@@ -17,10 +17,9 @@ from typing import Any, Protocol
 
 import faust
 from aiokafka.errors import KafkaError
-from redis.exceptions import RedisError
 
 from scoring.model import Model
-from streams.errors import Stopping, StreamsError
+from streams.errors import Stopping
 from streams.kafka.clients import client_options
 from streams.kafka.publisher import Publisher
 from streams.kafka.topics import message_limit
@@ -29,11 +28,11 @@ from streams.settings import Settings
 from streams.state.keys import Keys
 from streams.state.redis_store import RedisLeadStore, connect
 from streams.worker.cache import LeadCache
-from streams.worker.processor import Outcome, Processor, Record
+from streams.worker.processor import BatchOutcome, ConsumedRecord, Processor
+from streams.worker.retry import may_retry
 
 log = logging.getLogger("leadscore.worker")
 
-_RETRYABLE = (RedisError, KafkaError, StreamsError, OSError, asyncio.TimeoutError)
 _MAX_BACKOFF = 10.0
 
 
@@ -110,7 +109,7 @@ class Runtime:
     def assigned_partitions(self) -> int:
         return len(self.consumer.assignment()) if self.consumer else 0
 
-    async def handle(self, records: Sequence[Record]) -> None:
+    async def handle(self, records: Sequence[ConsumedRecord]) -> None:
         """Process a batch until it succeeds; a batch is never dropped for a passing outage."""
         await self.retrying("batch", lambda: self._handle_once(records))
 
@@ -141,11 +140,11 @@ class Runtime:
         if raised:
             log.warning("%d leads caught up with the alerts already announced for them", raised)
 
-    async def _handle_once(self, records: Sequence[Record]) -> None:
+    async def _handle_once(self, records: Sequence[ConsumedRecord]) -> None:
         with self.metrics.batch_seconds.time():
             await self._deliver(self.processor.process(records))
 
-    async def _deliver(self, pending: Awaitable[Outcome]) -> None:
+    async def _deliver(self, pending: Awaitable[BatchOutcome]) -> None:
         outcome = await pending
         if outcome.messages:
             await (await self.publisher()).send(outcome.messages)
@@ -160,7 +159,9 @@ class Runtime:
                 result = await attempt()
             except Stopping:
                 raise
-            except _RETRYABLE as exc:
+            except Exception as exc:
+                if not may_retry(exc):
+                    raise
                 self.failing.setdefault(what, time.monotonic())
                 log.warning(
                     "%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay

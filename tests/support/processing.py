@@ -12,7 +12,7 @@ from streams.kafka.messages import Channel
 from streams.observability.metrics import Metrics
 from streams.state.keys import Keys
 from streams.state.redis_store import RedisLeadStore
-from streams.worker.processor import Outcome, Processor, Record
+from streams.worker.processor import BatchOutcome, ConsumedRecord, Processor
 
 
 def make_processor(
@@ -23,13 +23,13 @@ def make_processor(
     return Processor(store, [default_model()], metrics, max_event_bytes=65536)
 
 
-def records(events: Iterable[dict[str, object]], start: int = 0) -> list[Record]:
+def records(events: Iterable[dict[str, object]], start: int = 0) -> list[ConsumedRecord]:
     """Consumed records of partition 0 of topic "in", at offsets from ``start`` on."""
     return [
-        Record("in", 0, offset, b"k", orjson.dumps(event), 0.0)
+        ConsumedRecord("in", 0, offset, b"k", orjson.dumps(event), 0.0)
         for offset, event in enumerate(events, start)
     ]
 
 
-def alerts(outcome: Outcome) -> list[dict[str, object]]:
+def alerts(outcome: BatchOutcome) -> list[dict[str, object]]:
     return [orjson.loads(m.value) for m in outcome.messages if m.channel is Channel.HOT]
