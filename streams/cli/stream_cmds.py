@@ -12,7 +12,6 @@ from pathlib import Path
 
 import orjson
 import typer
-from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 from redis import asyncio as aioredis
 from redis.exceptions import AuthenticationError, RedisError
@@ -21,7 +20,7 @@ from rich.progress import Progress
 from scoring.errors import ModelError
 from scoring.model import Model
 from streams.cli import app
-from streams.kafka.clients import client_options
+from streams.kafka.clients import kafka_consumer
 from streams.kafka.publisher import Publisher, validate
 from streams.kafka.topics import ensure_topics
 from streams.modelfile import load_models
@@ -175,10 +174,9 @@ def alerts(
     settings = _settings()
 
     async def follow() -> int:
-        consumer = AIOKafkaConsumer(
+        consumer = kafka_consumer(
+            settings,
             settings.topics.hot,
-            bootstrap_servers=settings.kafka_bootstrap,
-            **client_options(settings),
             auto_offset_reset="earliest" if from_beginning else "latest",
             enable_auto_commit=False,
         )

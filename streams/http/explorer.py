@@ -18,20 +18,18 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 
-from streams.kafka.clients import client_options
+from streams.kafka.clients import kafka_admin, kafka_consumer
 from streams.observability.lag import partitions
+from streams.settings import Settings
 from streams.worker.processor import score_now
 
 if TYPE_CHECKING:
@@ -79,10 +77,9 @@ def summarize(alert: dict[str, Any]) -> dict[str, Any]:
 class HotFeed:
     """Fans ``leads.hot`` out to every connected browser, keeping the last few for newcomers."""
 
-    def __init__(self, bootstrap: str, topic: str, kafka: Mapping[str, Any] | None = None) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.settings = settings  # its Kafka clients come from streams.kafka.clients
         self.topic = topic
-        self.kafka = dict(kafka or {})  # security options of streams.kafka.clients
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self._queues: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -127,7 +124,7 @@ class HotFeed:
                 delay = min(delay * 2, 10.0)
 
     async def _consume(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self.kafka)
+        admin = kafka_admin(self.settings)
         await admin.start()
         try:
             tps = await partitions(admin, [self.topic])
@@ -135,9 +132,7 @@ class HotFeed:
             await admin.close()
         if not tps:
             raise KafkaError(f"topic {self.topic} does not exist yet")
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, **self.kafka, group_id=None, enable_auto_commit=False
-        )
+        consumer = kafka_consumer(self.settings, group_id=None, enable_auto_commit=False)
         await consumer.start()
         try:
             consumer.assign(tps)
@@ -223,7 +218,7 @@ def _asset(name: str) -> bytes:
 def register_explorer(app: faust.App, runtime: Runtime) -> HotFeed:
     """Add the explorer's pages to the worker's web server."""
     settings = runtime.settings
-    feed = HotFeed(settings.kafka_bootstrap, settings.topics.hot, client_options(settings))
+    feed = HotFeed(settings, settings.topics.hot)
     page = _asset("explorer.html")
     assets = {name: (_asset(name), ctype) for name, ctype in _ASSETS.items()}
     gauge = runtime.metrics.explorer_clients

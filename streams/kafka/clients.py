@@ -1,8 +1,12 @@
-"""How every Kafka client of leadscore authenticates: one place that turns the security settings
-into client arguments, so a worker, the CLI and the benchmark can never disagree about them.
+"""The one Kafka client factory of leadscore: every client connects and authenticates the same way.
 
-- :func:`client_options` gives keyword arguments for aiokafka's producer, consumer and admin
-  client; spread it into each constructor beside ``bootstrap_servers``.
+The worker, the CLI, the sink, the explorer and the benchmark build their aiokafka clients with
+:func:`kafka_consumer`, :func:`kafka_producer` and :func:`kafka_admin`, so none of them can miss the
+bootstrap servers or the security settings (a benchmark that could not reach a SASL cluster once
+did).
+
+- :func:`client_options` gives the security keyword arguments the factories spread into aiokafka's
+  constructors.
 - :func:`faust_options` gives keyword arguments for :class:`faust.App`, which builds its own
   aiokafka clients from ``broker_credentials``.
 
@@ -15,6 +19,8 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 from faust.auth import SASLCredentials, SSLCredentials
 
@@ -50,6 +56,27 @@ def client_options(settings: Settings) -> dict[str, Any]:
             sasl_plain_password=password.get_secret_value() if password is not None else None,
         )
     return options
+
+
+def kafka_consumer(settings: Settings, *topics: str, **options: Any) -> AIOKafkaConsumer:
+    """A consumer of the configured cluster (subscribed to ``topics``, if any)."""
+    return AIOKafkaConsumer(
+        *topics, bootstrap_servers=settings.kafka_bootstrap, **client_options(settings), **options
+    )
+
+
+def kafka_producer(settings: Settings, **options: Any) -> AIOKafkaProducer:
+    """A producer to the configured cluster."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, **client_options(settings), **options
+    )
+
+
+def kafka_admin(settings: Settings, **options: Any) -> AIOKafkaAdminClient:
+    """An admin client of the configured cluster."""
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, **client_options(settings), **options
+    )
 
 
 def faust_options(settings: Settings) -> dict[str, Any]:

@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 from types import TracebackType
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from scoring.errors import EventValidationError, Problem
 from scoring.events import Event, parse_event
-from streams.kafka.clients import client_options
+from streams.kafka.clients import kafka_producer
 from streams.kafka.messages import Channel, OutMessage
 from streams.kafka.topics import topic_for
 from streams.settings import Settings
@@ -89,9 +88,8 @@ class Publisher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         codec = settings.output_compression
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            **client_options(settings),
+        self.producer = kafka_producer(
+            settings,
             acks="all",
             enable_idempotence=True,
             linger_ms=2,

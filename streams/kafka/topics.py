@@ -8,12 +8,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from scoring.events import EventType
-from streams.kafka.clients import client_options
+from streams.kafka.clients import kafka_admin
 from streams.settings import Settings, TopicNames
 
 # The input topics are the log of record: `leadscore rebuild` restores Redis exactly only from every
@@ -47,9 +47,7 @@ def planned_topics(settings: Settings) -> dict[str, int]:
 
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create the topics that do not exist yet; returns the names created."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, **client_options(settings)
-    )
+    admin = kafka_admin(settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -74,9 +72,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
 
 async def partitions_of(settings: Settings, topics: Sequence[str]) -> dict[str, int]:
     """How many partitions each existing topic has (missing topics are left out)."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, **client_options(settings)
-    )
+    admin = kafka_admin(settings)
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))
@@ -91,9 +87,7 @@ async def partitions_of(settings: Settings, topics: Sequence[str]) -> dict[str, 
 
 async def message_limit(settings: Settings, topic: str) -> int | None:
     """The topic's ``max.message.bytes``; None when the topic or the setting cannot be read."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, **client_options(settings)
-    )
+    admin = kafka_admin(settings)
     await admin.start()
     try:
         wanted = ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": None})

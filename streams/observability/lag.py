@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from streams.kafka.clients import client_options
+from streams.kafka.clients import kafka_admin, kafka_consumer
 from streams.observability.metrics import Metrics
 from streams.settings import Settings
 
@@ -69,12 +69,8 @@ class LagProbe:
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._offsets is None:
-            bootstrap = self.settings.kafka_bootstrap
-            security = client_options(self.settings)
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)
-            offsets = AIOKafkaConsumer(
-                bootstrap_servers=bootstrap, **security, enable_auto_commit=False
-            )
+            admin = kafka_admin(self.settings)
+            offsets = kafka_consumer(self.settings, enable_auto_commit=False)
             await admin.start()
             await offsets.start()
             self._admin, self._offsets = admin, offsets

@@ -24,12 +24,12 @@ from typing import Any, Literal
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.structs import OffsetAndMetadata
 from redis.asyncio import Redis
 
 from streams.errors import DeliveryFailed
-from streams.kafka.clients import client_options
+from streams.kafka.clients import kafka_consumer, kafka_producer
 from streams.kafka.messages import dead_letter
 from streams.settings import Settings
 from streams.state.keys import Keys
@@ -121,19 +121,14 @@ class WebhookSink:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Deliver until ``stop`` is set (or forever)."""
         stop = stop or asyncio.Event()
-        consumer = AIOKafkaConsumer(
+        consumer = kafka_consumer(
+            self.settings,
             self.settings.topics.hot,
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            **client_options(self.settings),
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            **client_options(self.settings),
-            acks="all",
-        )
+        producer = kafka_producer(self.settings, acks="all")
         redis = connect(self.settings.redis_url, self.settings.redis_cluster)
         timeout = aiohttp.ClientTimeout(total=self.options.request_timeout)
         await consumer.start()

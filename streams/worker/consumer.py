@@ -27,6 +27,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from mode import Service
 
 from streams.errors import Stopping
+from streams.kafka.clients import kafka_consumer
 from streams.worker.processor import ConsumedRecord
 
 if TYPE_CHECKING:
@@ -62,8 +63,8 @@ class BatchConsumer(Service):
     async def on_start(self) -> None:
         settings = self.runtime.settings
         await self.runtime.fit_dead_letters()
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
+        self.consumer = kafka_consumer(
+            settings,
             group_id=settings.app_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -71,7 +72,6 @@ class BatchConsumer(Service):
             heartbeat_interval_ms=int(settings.heartbeat_interval * 1000),
             max_poll_records=settings.batch_size,
             max_partition_fetch_bytes=4 * 1024 * 1024,
-            **self.runtime.kafka_options,
         )
         self.consumer.subscribe(list(settings.topics.inputs), listener=_Listener(self))
         await self.consumer.start()

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from scoring.engine import cools_at
 from scoring.model import Model
-from streams.kafka.clients import client_options
+from streams.kafka.clients import kafka_consumer
 from streams.kafka.topics import partitions_of
 from streams.observability.metrics import Metrics
 from streams.settings import Settings
@@ -41,12 +41,7 @@ class RebuildReport:
 
 def _reader(settings: Settings) -> AIOKafkaConsumer:
     """A consumer outside any group: it reads topics whole and commits nothing."""
-    return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        **client_options(settings),
-        enable_auto_commit=False,
-        group_id=None,
-    )
+    return kafka_consumer(settings, enable_auto_commit=False, group_id=None)
 
 
 async def _read_to_end(

@@ -20,7 +20,6 @@ from aiokafka.errors import KafkaError
 
 from scoring.model import Model
 from streams.errors import Stopping
-from streams.kafka.clients import client_options
 from streams.kafka.publisher import Publisher
 from streams.kafka.topics import message_limit
 from streams.observability.metrics import Metrics
@@ -55,7 +54,6 @@ class Runtime:
         self.models = tuple(models)
         self.metrics = Metrics()
         self.keys = Keys(settings.redis_prefix)
-        self.kafka_options: dict[str, Any] = client_options(settings)
         self.consumer: ConsumerHandle | None = None
         self._store: RedisLeadStore | None = None
         self._processor: Processor | None = None

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.http.explorer import HotFeed
+from streams.settings import Settings
 from tests.support.strategies import json_value
 
 deep = st.integers(250, 400).map(lambda d: b'{"alert_id": ' + b"[" * d + b"]" * d + b"}")
@@ -20,7 +21,7 @@ alert_like = st.dictionaries(
 @given(st.lists(st.one_of(st.binary(max_size=50), json_value.map(orjson.dumps), deep,
                           alert_like.map(orjson.dumps)), max_size=8))  # fmt: skip
 def test_any_message_on_the_topic_leaves_rows_a_browser_can_read(values: list[bytes]) -> None:
-    feed = HotFeed("127.0.0.1:1", "leads.hot")
+    feed = HotFeed(Settings(kafka_bootstrap="127.0.0.1:1"), "leads.hot")
     for value in values:
         feed.publish(value)
     for row in feed.recent:  # each row is sent to browsers as JSON again
