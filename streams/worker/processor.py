@@ -117,7 +117,8 @@ class Processor:
         # the topic's own limit once it has asked Kafka.
         self.dead_letter_limit = dead_letter_limit
         # Each model's state keeps only the profile attributes that model reads: less memory, and
-        # no e-mail address in Redis when rules read only its domain (see README, "Memory").
+        # no e-mail address in Redis when rules read only its domain (docs/architecture.md,
+        # "Memory").
         self._profile_keep = {m.name: profile_attributes(m) for m in self.models}
         # label lookups cost a microsecond each; an event type's counter is looked up once
         self._consumed = functools.cache(self.metrics.events_consumed.labels)
