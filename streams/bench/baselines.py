@@ -17,7 +17,7 @@ from aiokafka.structs import TopicPartition
 
 from streams.bench.proc import Child, child_env
 from streams.bench.timing import Progress
-from streams.kafka.clients import kafka_consumer
+from streams.kafka.clients import kafka_consumer, kafka_environment
 from streams.settings import Settings
 
 
@@ -77,7 +77,7 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 
 async def faust_bare(
-    bootstrap: str,
+    settings: Settings,
     topics: Sequence[str],
     total: int,
     app_id: str,
@@ -97,7 +97,7 @@ async def faust_bare(
 
     result = workdir / "faust-bare.json"
     env = child_env(
-        BENCH_FAUST_BOOTSTRAP=bootstrap,
+        **kafka_environment(settings),  # the child builds its Faust app from these settings
         BENCH_FAUST_TOPICS=",".join(topics),
         BENCH_FAUST_EVENTS=str(total),
         BENCH_FAUST_RESULT=str(result),

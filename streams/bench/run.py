@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from streams.bench import baselines, data, latency, memory
 from streams.bench.e2e import Worker
 from streams.bench.proc import LEADSCORE, Child, child_env
-from streams.kafka.clients import kafka_admin
+from streams.kafka.clients import kafka_admin, kafka_environment
 from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
 from streams.state.keys import Keys
@@ -77,7 +77,6 @@ class Bench:
     def _worker_settings(self) -> dict[str, str]:
         s = self.settings
         pairs = {
-            "KAFKA_BOOTSTRAP": s.kafka_bootstrap,
             "REDIS_URL": s.redis_url,
             "REDIS_CLUSTER": s.redis_cluster,
             "MODEL": s.model,
@@ -93,7 +92,8 @@ class Bench:
             "LEAD_CACHE": s.lead_cache,
             "OUTPUT_COMPRESSION": s.output_compression,
         }
-        return {f"LEADSCORE_{k}": str(v) for k, v in pairs.items()}
+        own = {f"LEADSCORE_{k}": str(v) for k, v in pairs.items()}
+        return {**kafka_environment(s), **own}
 
     async def run(self) -> dict[str, Any]:
         try:
@@ -132,7 +132,7 @@ class Bench:
             )
             task = bar.add_task("bare Faust agent", total=o.events)
             bare = await baselines.faust_bare(
-                s.kafka_bootstrap,
+                s,
                 topics.inputs,
                 o.events,
                 f"{self.stem}-faust",

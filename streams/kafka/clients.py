@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 from faust.auth import SASLCredentials, SSLCredentials
+from pydantic import SecretStr
 
 from streams.settings import Settings
 
@@ -56,6 +57,25 @@ def client_options(settings: Settings) -> dict[str, Any]:
             sasl_plain_password=password.get_secret_value() if password is not None else None,
         )
     return options
+
+
+def kafka_environment(settings: Settings) -> dict[str, str]:
+    """The ``LEADSCORE_*`` variables that give a child process this cluster and its security.
+
+    For the processes the benchmark starts (the worker, the bare Faust app): they read their
+    settings from the environment, and must reach the cluster exactly as the parent does.
+    """
+    env: dict[str, str] = {}
+    for name in Settings.model_fields:
+        if not name.startswith("kafka_"):
+            continue
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"LEADSCORE_{name.upper()}"] = str(value)
+    return env
 
 
 def kafka_consumer(settings: Settings, *topics: str, **options: Any) -> AIOKafkaConsumer:

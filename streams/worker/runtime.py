@@ -28,6 +28,7 @@ from streams.state.keys import Keys
 from streams.state.redis_store import RedisLeadStore, connect
 from streams.worker.cache import LeadCache
 from streams.worker.processor import BatchOutcome, ConsumedRecord, Processor
+from streams.worker.rebuild import catch_up_with_announced
 from streams.worker.retry import may_retry
 
 log = logging.getLogger("leadscore.worker")
@@ -132,8 +133,6 @@ class Runtime:
 
     async def catch_up_announced(self) -> None:
         """After replaying writes Redis lost: no lead may count fewer crossings than announced."""
-        from streams.worker.rebuild import catch_up_with_announced
-
         raised = await catch_up_with_announced(self.settings, self.store, self.models)
         if raised:
             log.warning("%d leads caught up with the alerts already announced for them", raised)

@@ -9,7 +9,14 @@ import pytest
 from faust.auth import SASLCredentials, SSLCredentials
 from pydantic import ValidationError
 
-from streams.kafka.clients import client_options, faust_options
+from streams.kafka.clients import (
+    client_options,
+    faust_options,
+    kafka_admin,
+    kafka_consumer,
+    kafka_environment,
+    kafka_producer,
+)
 from streams.settings import Settings
 
 SECRET = "pa55-word-never-shown"
@@ -91,3 +98,34 @@ def test_incomplete_security_is_refused_by_name(values: dict[str, object], named
 def test_secrets_stay_out_of_repr() -> None:
     shown = repr(settings(api_token=SECRET, redis_url=f"redis://:{SECRET}@127.0.0.1:6379/0"))
     assert SECRET not in shown and "api_token" in shown
+
+
+def test_a_child_process_gets_the_same_cluster_and_security(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parent = settings(
+        kafka_bootstrap="broker-1:9093,broker-2:9093",
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="bench",
+        kafka_sasl_password=SECRET,
+    )
+    env = kafka_environment(parent)
+    assert not set(env) - {f"LEADSCORE_{n.upper()}" for n in Settings.model_fields}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    child = Settings()
+    for name in Settings.model_fields:
+        if name.startswith("kafka_"):
+            assert getattr(child, name) == getattr(parent, name), name
+    assert client_options(child).keys() == client_options(parent).keys()
+
+
+async def test_the_factories_build_clients_of_the_configured_cluster() -> None:
+    plain = settings(kafka_bootstrap="127.0.0.1:1")
+    producer = kafka_producer(plain, acks="all")
+    admin = kafka_admin(plain)
+    consumer = kafka_consumer(plain, "leads.hot", group_id=None)
+    assert producer.client._bootstrap_servers == "127.0.0.1:1"
+    assert admin._client._bootstrap_servers == "127.0.0.1:1"
+    assert consumer._client._bootstrap_servers == "127.0.0.1:1"
