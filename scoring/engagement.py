@@ -35,6 +35,7 @@ def _rule_points(
     k = cm.decay_k
     acc: dict[int, list[float]] = {}
     windows: dict[int, list[float]] = {}
+    kinds: dict[int, int] = {}  # distinct_signals rules: signals seen (in the window)
     for key, (n, value, ref) in signals.items():
         rules = cm.rules_for_signal(key)
         if not rules:
@@ -49,7 +50,14 @@ def _rule_points(
                 slot[1] += decayed
                 if ref > slot[2]:
                     slot[2] = ref
-            if r.within is not None and recent:
+            if r.distinct is not None:
+                if r.within is None:
+                    kinds[r.index] = kinds.get(r.index, 0) + 1
+                elif recent:
+                    start = at - r.within
+                    if any(start < t <= at for t in recent.get(key, ())):
+                        kinds[r.index] = kinds.get(r.index, 0) + 1
+            elif r.within is not None and recent:
                 windows.setdefault(r.index, []).extend(recent.get(key, ()))
     fired: dict[int, tuple[EngagementRuleC, float, float, float]] = {}
     rules_by_index = cm.engagement_rules
@@ -57,7 +65,12 @@ def _rule_points(
         r = rules_by_index[index]
         if r.since is not None:
             age = at - last if at > last else 0.0
-            if not r.since[0] <= age <= r.since[1]:
+            if not r.since[0] <= age < r.since[1]:
+                continue
+            decayed, points = 1.0, r.points
+        elif r.distinct is not None:
+            n = kinds.get(index, 0)
+            if not r.distinct[0] <= n <= r.distinct[1]:
                 continue
             decayed, points = 1.0, r.points
         elif r.within is not None:
@@ -135,6 +148,12 @@ def _detail(r: EngagementRuleC, decayed: float, n: float) -> str:
         low, high = r.since[0] / DAY, r.since[1] / DAY
         span = f"{low:g}+ days" if math.isinf(high) else f"{low:g}-{high:g} days"
         return f"last event {span} ago: {r.points:g}"
+    if r.distinct is not None:
+        low, high = r.distinct
+        band = f"{low:g}+" if math.isinf(high) else f"{low:g}-{high:g}"
+        band = f"{low:g}" if low == high else band
+        days = "" if r.within is None else f" in the last {r.within / DAY:g} days"
+        return f"{int(n)} different kinds of engagement{days} ({band}): {r.points:g}"
     if r.within is not None:
         days = f"in the last {r.within / DAY:g} days"
         if r.min_count is None:

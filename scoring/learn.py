@@ -1,12 +1,15 @@
 """Learning rule points from outcomes, while keeping the model an ordinary, explainable file.
 
-Each rule becomes one feature: a fit rule is 1 when it fires; an engagement rule is the points it
-would give at one point per event, decayed and capped (so a cap of 20 on a 10-point rule counts at
-most two events). Signals and profile values that no rule reads yet become candidate features too,
-custom CRM fields included. A regularised logistic regression (scikit-learn) weighs the features
-against the outcomes, and the weights are scaled to whole points: the result is a model file in the
-usual format, with every point traceable to a rule, that ``score``, the worker and ``calibrate``
-load as they load any other.
+The model's own rules are features as they are: a fit rule is 1 when it fires; an engagement rule
+is the points it would give at one point per event, decayed and capped (so a cap of 20 on a
+10-point rule counts at most two events). Beside them, every trait of a lead that the data shows
+(counts of each signal in the last 7 and 30 days, days since the latest engagement, how many kinds
+of engagement, profile attributes no fit rule reads, custom CRM fields included) is cut into
+monotone bands by :mod:`scoring.binning`, and each band is a candidate rule. A regularised logistic
+regression (scikit-learn) weighs the rules and the bands' weights of evidence against the outcomes,
+as a credit scorecard does, and the weights are scaled to whole points: the result is a model file
+in the usual format, with every point traceable to a rule, that ``score``, the worker and
+``calibrate`` load as they load any other.
 
 The scale is shared by all rules (points must add up). Learned points are log-odds relative to an
 average lead, so a fitted model also gets a ``base`` that every lead starts from: together they map
@@ -23,7 +26,7 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,20 +34,25 @@ import numpy as np
 import yaml
 from numpy.typing import NDArray
 
-from scoring.conditions import Condition
-from scoring.decay import factor
+from scoring.binning import (
+    COUNT_CAP,
+    WINDOWS,
+    Binned,
+    bin_variables,
+    measure,
+    variables,
+    woe_columns,
+)
 from scoring.engagement import engagement_parts
-from scoring.events import EventType
 from scoring.fit import fit_parts, profile_view
 from scoring.model import ANY_EVENT, Model
 from scoring.rules import OWN_SIGNAL_PREFIX, PAGE_VIEW, compiled
 from scoring.state import LeadState
 
 Section = Literal["fit", "engagement"]
-SIGNAL_COUNT_CAP = 3.0  # a proposed engagement rule counts at most three (decayed) events
-MAX_LEVELS = 12  # a profile attribute with more common values than this is not proposed
 SCORE_LOW, SCORE_HIGH = 5.0, 95.0  # where the 1st and the 99th percentile lead land
 SECTION_LIMIT = 100.0  # a fitted model's fit and engagement clamps: wide enough never to bind
+SIGNAL_COUNT_CAP = 3.0  # a proposed per-event rule counts at most three (decayed) events
 MIN_PROPOSED_POINTS = 3  # a proposed rule worth less is more likely noise than signal
 _SLUG = re.compile(r"[^a-z0-9_.-]+")
 
@@ -62,8 +70,6 @@ class Feature:
     rule: dict[str, Any]  # the rule's YAML body without points and cap
     count_cap: float | None = None  # engagement: most (decayed) events the rule counts
     old_points: float | None = None
-    signal: str | None = None  # candidate engagement feature: the signal key it reads
-    match: Callable[[Mapping[str, Any]], bool] | None = None  # candidate fit feature
 
 
 def _unit_model(model: Model) -> Model:
@@ -107,50 +113,12 @@ def _existing(model: Model) -> list[Feature]:
     return out
 
 
-def _attribute_features(
-    views: Sequence[Mapping[str, Any]], model: Model, min_support: int, taken: set[str]
-) -> list[Feature]:
-    """Profile values no fit rule looks at, common enough to learn from."""
-    used = {c.attribute for r in model.fit.rules for c in (*r.all_, *r.any_)}
-    values: dict[str, list[Any]] = {}
-    for view in views:
-        for name, value in view.items():
-            if name not in used and name != "email":
-                values.setdefault(name, []).append(value)
-    out: list[Feature] = []
-    for name in sorted(values):
-        seen = values[name]
-        conditions: list[tuple[str, dict[str, Any]]] = []
-        if all(isinstance(v, bool) for v in seen):
-            conditions = [("true", {"equals": True})]
-        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in seen):
-            distinct = sorted(set(seen))
-            if len(distinct) >= 4:
-                cuts = sorted({float(np.quantile(seen, q)) for q in (0.25, 0.5, 0.75)})
-                conditions = [(f"{c:g}_plus", {"range": {"min": c}}) for c in cuts[1:] or cuts]
-            else:
-                conditions = [(f"{v:g}", {"equals": v}) for v in distinct]
-        elif all(isinstance(v, str) for v in seen):
-            counts = Counter(v.strip().casefold() for v in seen)
-            common = [(v, n) for v, n in counts.most_common() if n >= min_support]
-            if not common or len(common) > MAX_LEVELS or sum(n for _, n in common) < len(seen) / 2:
-                continue
-            spelling = {v.strip().casefold(): v.strip() for v in seen}
-            conditions = [(v, {"equals": spelling[v]}) for v, _ in common]
-        for label, test in conditions:
-            condition = {"attribute": name, **test}
-            matcher = Condition.model_validate(condition).compile()
-            support = sum(1 for view in views if matcher(view))
-            if min_support <= support <= len(views) - min_support:
-                rid = _unique(_slug(name, label), taken)
-                out.append(Feature(rid, "fit", False, {"id": rid, **condition}, match=matcher))
-    return out
-
-
 def _signal_features(
     samples: Sequence[Sample], model: Model, min_support: int, taken: set[str]
 ) -> list[Feature]:
-    """Signals (event types, page categories) that no engagement rule reads."""
+    """Per-event rules for the signals (event types, page categories) no engagement rule reads:
+    decayed counts say how recent and how much at once, which the bands of window counts
+    only approximate."""
     cm = compiled(model)
     counts: Counter[str] = Counter()
     for state, _ in samples:
@@ -163,126 +131,126 @@ def _signal_features(
         body: dict[str, Any] = {"event": event}
         if event == PAGE_VIEW:
             body["page_category"] = category
-        rid = _unique(_slug(key.replace("page_view:", "page_")), taken)
-        out.append(
-            Feature(rid, "engagement", False, {"id": rid, **body}, SIGNAL_COUNT_CAP, signal=key)
-        )
+        rid = _unique(_slug(key.replace(f"{PAGE_VIEW}:", "page_")), taken)
+        out.append(Feature(rid, "engagement", False, {"id": rid, **body}, SIGNAL_COUNT_CAP))
     return out
 
 
-# Candidate rules about when and how much, which per-event decayed points cannot express:
-# count bins, the same bins within the last week, and days since the latest event.
-COUNT_BINS = ((1, 1), (2, 3), (4, None))
-WINDOW_DAYS = 7.0
-QUIET_BINS = ((None, 3.0), (3.0, 7.0), (7.0, 14.0), (14.0, None))
-
-
-def _timing_rules(model: Model) -> list[dict[str, Any]]:
-    """Candidate rule bodies (points left out) for every kind of engagement, and for any."""
-    sources: list[tuple[str, dict[str, Any]]] = [("any", {"event": ANY_EVENT})]
-    for event_type in EventType:
-        if event_type is EventType.PROFILE_UPDATED:
-            continue
-        if event_type is EventType.PAGE_VIEW:
-            for category in model.page_categories:
-                body = {"event": event_type.value, "page_category": category.category}
-                sources.append((f"page_{category.category}", body))
-        else:
-            sources.append((event_type.value, {"event": event_type.value}))
-    rules: list[dict[str, Any]] = []
-    for label, body in sources:
-        for low, high in COUNT_BINS:
-            span = f"{low}_{high}" if high else f"{low}_plus"
-            counts = {"min_count": low, **({"max_count": high} if high else {})}
-            if label == "any" and (low > 1 or high):  # volume of all kinds (1 needs a max)
-                rules.append({"id": f"{label}_count_{span}", **body, **counts})
-            rules.append(
-                {"id": f"{label}_week_{span}", **body, **counts, "within_days": WINDOW_DAYS}
-            )
-    for since, until in QUIET_BINS:
-        days = {k: v for k, v in (("min", since), ("max", until)) if v is not None}
-        name = f"{since or 0:g}_{until:g}" if until else f"{since:g}_plus"
-        rules.append({"id": f"quiet_{name}_days", "event": ANY_EVENT, "days_since_last": days})
-    return rules
+def _band_id(binned: Binned, rule: Mapping[str, Any], taken: set[str]) -> str:
+    """A rule id that says which band it is: ``pricing_7d_2_3``, ``quiet_0_2d``, ``industry_1``."""
+    v = binned.variable
+    if v.kind == "window":
+        low, high = rule["min_count"], rule.get("max_count")
+        signal = (v.signal or "").replace(f"{PAGE_VIEW}:", "page_")
+        label = _slug(signal, f"{v.days:g}d", low, high if high is not None else "plus")
+    elif v.kind == "distinct":
+        band = rule["distinct_signals"]
+        days = "" if v.days is None else f"{v.days:g}d"
+        label = _slug("kinds", days, band["min"], band.get("max", "plus"))
+    elif v.kind == "quiet":
+        days = rule["days_since_last"]
+        label = _slug("quiet", f"{days.get('min', 0):g}", f"{days['max']:g}d" if "max" in days
+                      else "plus_d")  # fmt: skip
+    elif v.kind == "number":
+        span = rule["range"]
+        low, high = span.get("min"), span.get("max")
+        label = _slug(v.attribute, f"{low:g}" if low is not None else "under",
+                      f"{high:g}" if high is not None else "plus")  # fmt: skip
+    else:
+        label = _slug(v.attribute, "band")
+    return _unique(label, taken)
 
 
 def learning_model(model: Model) -> Model:
-    """``model`` with every timing candidate at 0 points: lead states built with it keep the
-    event times the candidates need, and score exactly as under ``model``."""
+    """``model`` with one 0-point window rule that makes lead states keep the latest
+    ``LEARN_DEPTH`` event times of every signal, which the window and breadth variables count.
+    States built with it score exactly as under ``model``."""
     taken = {r.id for r in model.engagement.rules}
     data = model.model_dump(mode="json", by_alias=True, exclude_none=True)
-    data["engagement"]["rules"] += [
-        {**rule, "points": 0} for rule in _timing_rules(model) if rule["id"] not in taken
-    ]
+    probe = {"event": ANY_EVENT, "within_days": max(WINDOWS), "min_count": COUNT_CAP, "points": 0}
+    data["engagement"]["rules"].append({"id": _unique("learning_depth", taken), **probe})
     return Model.model_validate(data)
 
 
-def _timing_features(model: Model, taken: set[str]) -> list[Feature]:
-    out = []
-    for rule in _timing_rules(model):
-        if rule["id"] not in taken:
-            taken.add(rule["id"])
-            out.append(Feature(rule["id"], "engagement", False, rule))
-    return out
-
-
 class Design:
-    """The features of a model over some leads: existing rules first, then candidates.
+    """The features of a model over some leads: its own rules first, then the bands of every
+    variable (see :mod:`scoring.binning`), each a rule at one point.
 
-    The samples' states must be built with :func:`learning_model` of ``model``, so they hold the
-    event times that the timing candidates count.
+    The bands are learned from ``labels``. Samples must be built with :func:`learning_model` of
+    ``model``, so their states hold the event times the window variables count.
     """
 
-    def __init__(self, model: Model, samples: Sequence[Sample], min_support: int = 20) -> None:
+    def __init__(
+        self,
+        model: Model,
+        samples: Sequence[Sample],
+        labels: Sequence[bool],
+        min_support: int = 20,
+    ) -> None:
         self.model = model
-        self.unit = _unit_model(learning_model(model))
         taken = {r.id for r in model.fit.rules} | {r.id for r in model.engagement.rules}
-        views = [profile_view(s.profile) for s, _ in samples]
-        self.features = [
-            *_existing(model),
-            *_attribute_features(views, model, min_support, taken),
-            *_signal_features(samples, model, min_support, taken),
-        ]
-        timing = _timing_features(model, taken)
-        self.features += timing
-        self.timing_ids = frozenset(f.id for f in timing)
-        self.min_support = min_support
+        existing = _existing(model)
+        chosen = variables(model, samples, min_support)
+        rows = [measure(s, at, chosen) for s, at in samples]
+        self.binned = bin_variables(chosen, rows, labels)
+        self.measured = [b.variable for b in self.binned]
+        self.features = list(existing)
+        self.linear = len(existing)  # rules weighed as they are, before the bands
+        self.spans: list[tuple[int, NDArray[np.float64]]] = []
+        for binned in self.binned:
+            self.spans.append((len(self.features), np.array([b.woe for b in binned.bands])))
+            for band in binned.bands:
+                rid = _band_id(binned, band.rule, taken)
+                self.features.append(Feature(rid, band.section, False, {"id": rid, **band.rule}))
+        self.own = _unit_model(model)
+        data = self.own.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for f in self.features[self.linear :]:
+            data[f.section]["rules"].append({**f.rule, "points": 1})
+        self.unit = Model.model_validate(data)  # every feature a rule at one point
+        where = {v.name: i for i, v in enumerate(chosen)}
+        kept = [where[v.name] for v in self.measured]
+        self.training = self.matrix(samples, [[row[i] for i in kept] for row in rows])
 
-    def supported(self, x: NDArray[np.float64]) -> NDArray[np.bool_]:
-        """Columns to keep: existing rules, and candidates that fire for enough leads and for
-        enough leads not (a rule true of nearly everyone only learns the base rate)."""
-        fired = (x != 0).sum(axis=0)
-        rows = x.shape[0]
-        enough = (fired >= self.min_support) & (fired <= rows - self.min_support)
-        existing = np.array([f.existing for f in self.features], dtype=bool)
-        return np.asarray(existing | enough, dtype=np.bool_)
+    def matrix(
+        self, samples: Sequence[Sample], values: Sequence[Sequence[Any]] | None = None
+    ) -> NDArray[np.float64]:
+        """One row per lead, one column per feature: what each rule gives at one point.
 
-    def keep(self, mask: NDArray[np.bool_]) -> None:
-        """Drop the columns ``mask`` leaves out (see :meth:`supported`)."""
-        self.features = [f for f, kept in zip(self.features, mask, strict=True) if kept]
-
-    def matrix(self, samples: Sequence[Sample]) -> NDArray[np.float64]:
-        """One row per lead, one column per feature."""
-        cm = compiled(self.unit)
-        k = cm.decay_k
-        column = {f.id: i for i, f in enumerate(self.features)}
-        candidates_fit = [(i, f.match) for i, f in enumerate(self.features) if f.match]
-        candidates_eng = [(i, f.signal) for i, f in enumerate(self.features) if f.signal]
+        The model's own rules are evaluated by the engine; the bands from the measured values,
+        all leads at once, which gives what the engine would (a test holds them to it) in a
+        fraction of the time.
+        """
+        cm = compiled(self.own)
+        column = {f.id: i for i, f in enumerate(self.features[: self.linear])}
         out = np.zeros((len(samples), len(self.features)))
         for row, (state, at) in enumerate(samples):
-            view = profile_view(state.profile)
-            for part in fit_parts(view, cm):
+            for part in fit_parts(profile_view(state.profile), cm):
                 out[row, column[part.rule]] = 1.0
             for part in engagement_parts(state.signals, cm, at, state.recent):
                 i = column.get(part.rule)
                 if i is not None:
                     out[row, i] = part.points
-            for i, match in candidates_fit:
-                out[row, i] = 1.0 if match(view) else 0.0
-            for i, key in candidates_eng:
-                entry = state.signals.get(key or "")
-                if entry is not None:
-                    out[row, i] = min(entry[1] * factor(k, at - entry[2]), SIGNAL_COUNT_CAP)
+        if self.binned:
+            if values is None:  # else already measured, one row per sample
+                values = [measure(s, at, self.measured) for s, at in samples]
+            for j, binned in enumerate(self.binned):
+                start = self.spans[j][0]
+                column_j = [row[j] for row in values]
+                for k, band in enumerate(binned.bands):
+                    out[:, start + k] = band.holds(column_j)
+        return out
+
+    def inputs(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """What the regression sees: the model's own rules as they are, and one weight-of-evidence
+        column per binned variable, so each variable's points rise or fall with its bands."""
+        return np.hstack([x[:, : self.linear], woe_columns(x, self.spans)])
+
+    def rule_weights(self, coefficients: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Log-odds per feature from the regression's coefficients over :meth:`inputs`."""
+        out = np.zeros(len(self.features))
+        out[: self.linear] = coefficients[: self.linear]
+        for j, (start, woe) in enumerate(self.spans):
+            out[start : start + len(woe)] = coefficients[self.linear + j] * woe
         return out
 
 
@@ -322,41 +290,15 @@ def fit_weights(
     return np.asarray(clf.coef_[0], dtype=np.float64)
 
 
-def _fold_auc(
-    x: NDArray[np.float64],
-    labels: NDArray[np.int_],
-    columns: NDArray[np.bool_],
-    penalty: Literal["l1", "l2"],
-    strength: float,
-    folds: int,
-) -> float:
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
-
-    aucs = []
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=0).split(x, labels):
-        w = fit_weights(x[train][:, columns], [bool(v) for v in labels[train]], penalty, strength)
-        aucs.append(float(roc_auc_score(labels[test], x[test][:, columns] @ w)))
-    return float(np.mean(aucs))
-
-
 @dataclass(frozen=True, slots=True)
 class Fitted:
-    """What :func:`fit` learned: the features kept, their matrix and weights, and its scale.
-
-    ``timing`` holds the cross-validated AUC without and with the timing candidates, on the
-    training leads only: the candidates are kept only when they help there.
-    """
+    """What :func:`fit` learned: the features, their matrix over the training leads, the
+    log-odds per feature, and the scale that turns log-odds into points."""
 
     design: Design
     x: NDArray[np.float64]
     weights: NDArray[np.float64]
     scale: Scale
-    timing: tuple[float, float]
-
-    @property
-    def timing_kept(self) -> bool:
-        return any(f.id in self.design.timing_ids for f in self.design.features)
 
 
 def fit(
@@ -365,31 +307,15 @@ def fit(
     labels: Sequence[bool],
     penalty: Literal["l1", "l2"] = "l2",
     strength: float = 1.0,
-    folds: int = 3,
 ) -> Fitted:
-    """Learn points for ``model``'s rules and the candidates from leads and their outcomes.
-
-    ``samples`` must be built with :func:`learning_model`. Candidates that fire for too few leads
-    are dropped; the timing family as a whole is kept only if it raises the AUC of 3-fold
-    cross-validation on these leads: on worlds where conversion does not follow recency, a hundred
-    timing columns add only noise.
-    """
-    design = Design(model, samples)
-    x = design.matrix(samples)
-    kept = design.supported(x)
-    design.keep(kept)
-    x = x[:, kept]
-    y = _both_outcomes(labels)
-    timing = np.array([f.id in design.timing_ids for f in design.features], dtype=bool)
-    without = with_ = 0.0
-    if timing.any():
-        without = _fold_auc(x, y, ~timing, penalty, strength, folds)
-        with_ = _fold_auc(x, y, np.ones_like(timing), penalty, strength, folds)
-        if with_ <= without:
-            design.keep(~timing)
-            x = x[:, ~timing]
-    weights = fit_weights(x, labels, penalty, strength)
-    return Fitted(design, x, weights, score_scale(x, weights), (without, with_))
+    """Learn points for ``model``'s rules and for the bands of every variable from leads and
+    their outcomes. ``samples`` must be built with :func:`learning_model`."""
+    _both_outcomes(labels)
+    design = Design(model, samples, labels)
+    x = design.training
+    coefficients = fit_weights(design.inputs(x), labels, penalty, strength)
+    weights = design.rule_weights(coefficients)
+    return Fitted(design, x, weights, score_scale(x, weights))
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,7 +123,13 @@ class EngagementRule(_Strict):
     - ``within_days`` makes it a window rule, as CRMs' "in the past N days" criteria: only the
       events of the last N days count, and they do not decay (the window is the recency).
     - ``days_since_last`` scores recency itself: ``points`` when the latest matching event is
-      that many days old (``{min: 14}``: quiet for two weeks or more), without decay.
+      that many days old (``{min: 14}``: quiet for two weeks or more), without decay. The band
+      includes ``min`` and excludes ``max``, so that consecutive bands (``{max: 3}``,
+      ``{min: 3, max: 7}``) never both fire.
+    - ``distinct_signals`` scores breadth: ``points`` once when the number of different signals
+      (event types, and page categories for page views) among the matching events is in the
+      band, ends included (``{min: 3}``: three kinds of engagement or more). With
+      ``within_days`` only the signals seen in the window count. It does not decay.
     """
 
     id: RuleId = Field(pattern=_ID_PATTERN)
@@ -137,6 +143,7 @@ class EngagementRule(_Strict):
     within_days: float | None = Field(default=None, gt=0, le=3650)
     min_count: int | None = Field(default=None, ge=1)
     days_since_last: Range | None = None
+    distinct_signals: Range | None = None
     cap: float | None = Field(default=None, gt=0)
     group: str | None = None
     description: str = ""
@@ -152,6 +159,12 @@ class EngagementRule(_Strict):
             self.min_count is not None or self.within_days is not None
         ):
             raise ValueError("days_since_last does not combine with counts or a window")
+        if self.distinct_signals is not None and (
+            self.min_count is not None or self.days_since_last is not None
+        ):
+            raise ValueError("distinct_signals does not combine with counts or days_since_last")
+        if self.distinct_signals is not None and self.needs_own_signal:
+            raise ValueError("distinct_signals counts signals, so it takes no properties or path")
         if self.event == ANY_EVENT and (self.properties or self.path_pattern):
             raise ValueError("properties and path_pattern need a single event type")
         return self

@@ -10,7 +10,7 @@ not), and does a higher score mean a proportionally higher chance (the calibrati
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 from scoring.calibrate import Band, Summary, format_comparison
@@ -174,6 +174,34 @@ def calibration_chart(bands: Sequence[Band]) -> str:
     return _svg("calibration", "Calibration: conversion rate by average score", body)
 
 
+def reliability_chart(reliability: Sequence[Mapping[str, float]]) -> str:
+    """Observed against expected conversion per band, with the diagonal a perfectly calibrated
+    model would sit on: a point above it converted more than the model promised."""
+    top = max((max(r["expected"], r["observed"]) for r in reliability), default=0.0)
+    y_max = _nice_max(top)
+    plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
+    body = _frame(y_max, "observed conversion", "expected conversion")
+    for i in range(5):
+        x = LEFT + plot_w * i / 4
+        body.append(
+            f'<text x="{x:.1f}" y="{H - BOTTOM + 14}" text-anchor="middle">'
+            f"{_pct(y_max * i / 4)}</text>"
+        )
+    body.append(
+        f'<line class="diagonal" x1="{LEFT}" y1="{TOP + plot_h}" x2="{LEFT + plot_w}" y2="{TOP}" '
+        f'stroke="{GREY}" stroke-dasharray="4 4"/>'
+    )
+    for r in reliability:
+        x = LEFT + plot_w * r["expected"] / y_max
+        y = TOP + plot_h - plot_h * r["observed"] / y_max
+        body.append(
+            f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{ORANGE}"><title>'
+            f"scores {r['low']:g}-{r['high']:g}: expected {_pct(r['expected'])}, observed "
+            f"{_pct(r['observed'])}</title></circle>"
+        )
+    return _svg("reliability", "Reliability: observed against expected conversion", body)
+
+
 def _tiles(s: Summary) -> str:
     times = "\N{MULTIPLICATION SIGN}"
     lift = "n/a" if s.lift is None else "∞" if math.isinf(s.lift) else f"{s.lift:.1f}{times}"
@@ -257,7 +285,7 @@ how often its leads converted. The line should climb from left to right.</figcap
 
 
 def _reliability(s: Summary) -> str:
-    """The reliability curve of a calibrated model, as a table: expected vs observed per band."""
+    """The reliability curve of a calibrated model: a chart, and the same as a table."""
     if s.brier is None:
         return ""
     rows = "".join(
@@ -268,7 +296,8 @@ def _reliability(s: Summary) -> str:
     return (
         f'<h2>Reliability: expected vs observed conversion</h2><p class="brier">Brier score '
         f"{s.brier:.4f} (mean squared gap between each lead's expected conversion and its "
-        "outcome; 0 is perfect).</p><table><tr><th>band</th><th>expected</th>"
+        f"outcome; 0 is perfect).</p>{reliability_chart(s.reliability)}"
+        "<table><tr><th>band</th><th>expected</th>"
         f"<th>observed</th></tr>{rows}</table>"
     )
 

@@ -45,7 +45,8 @@ class EngagementRuleC:
     signal_filter: Callable[[str], bool]
     max_count: int | None = None
     within: float | None = None  # seconds of the window
-    since: tuple[float, float] | None = None  # days_since_last as seconds [low, high]
+    since: tuple[float, float] | None = None  # days_since_last as seconds [low, high)
+    distinct: tuple[float, float] | None = None  # distinct_signals band [low, high]
 
 
 def signal_key(event_type: str, category: str | None) -> str:
@@ -83,6 +84,10 @@ def _compile_rule(index: int, r: EngagementRule) -> EngagementRuleC:
     if r.days_since_last is not None:
         low, high = r.days_since_last.min, r.days_since_last.max
         since = ((low or 0.0) * DAY, math.inf if high is None else high * DAY)
+    distinct = None
+    if r.distinct_signals is not None:
+        low, high = r.distinct_signals.min, r.distinct_signals.max
+        distinct = (low or 0.0, math.inf if high is None else high)
     return EngagementRuleC(
         index,
         r.id,
@@ -95,6 +100,7 @@ def _compile_rule(index: int, r: EngagementRule) -> EngagementRuleC:
         r.max_count,
         None if r.within_days is None else r.within_days * DAY,
         since,
+        distinct,
     )
 
 
@@ -108,7 +114,9 @@ def recent_depth(rules: Sequence[EngagementRule]) -> int:
     for r in rules:
         if r.within_days is None:
             continue
-        if r.min_count is not None:
+        if r.distinct_signals is not None:
+            need = 1  # a signal is in the window when its latest time is
+        elif r.min_count is not None:
             need = (r.max_count or r.min_count) + 1
         elif r.cap is not None and r.points:
             need = math.ceil(r.cap / abs(r.points)) + 1

@@ -326,7 +326,7 @@ def _fit(
     train_ids, test_ids = holdout([lead for lead, _, _ in used], share, seed)
     by_lead = {lead: (converted, at) for lead, converted, at in used}
     samples: dict[str, tuple[LeadState, float]] = {}
-    probe = learning_model(model)  # states that also hold what the timing candidates count
+    probe = learning_model(model)  # states that also hold what the window variables count
     with _progress() as bar:
         task = bar.add_task("building lead states", total=len(used))
         for n, (lead, _, at) in enumerate(used, start=1):
@@ -350,9 +350,9 @@ def _fit(
         return text, changes, parse_model(text, source=str(out))  # must load like any other
 
     _, _, first = make(None)
-    fitted_scores = [evaluate(s, first, _at(t)).score for s, t in train]
+    fitted_scores = [evaluate(s, first, _at(t), explained=False).score for s, t in train]
     if hot_share is None:
-        old_scores = [evaluate(s, model, _at(t)).score for s, t in train]
+        old_scores = [evaluate(s, model, _at(t), explained=False).score for s, t in train]
         hot = matching_threshold(old_scores, fitted_scores, model.thresholds.hot)
         why = f"makes as many training leads hot as {model.thresholds.hot} did under {model.label}"
     else:
@@ -367,9 +367,9 @@ def _fit(
         f"# base {scale.base:.1f}, {scale.points_to_double_odds:.1f} points to double the odds "
         "(the 1st and 99th percentile training leads at 5 and 95).\n"
         f"# The hot threshold {hot} {why}.\n"
-        f"# Timing rules (count bins, 7-day windows, days since the last event) "
-        f"{'kept' if learned.timing_kept else 'left out'}: cross-validated AUC on the training "
-        f"leads {learned.timing[0]:.3f} without, {learned.timing[1]:.3f} with.\n"
+        f"# Bands (optbinning, monotone) of {len(design.binned)} variables: "
+        f"{', '.join(b.variable.name for b in design.binned[:8])}"
+        f"{', ...' if len(design.binned) > 8 else ''}.\n"
     )
 
     def held_out(m: Model) -> list[Row]:
@@ -377,7 +377,7 @@ def _fit(
         for lead in test_ids:
             state, _ = samples[lead]
             converted, at = by_lead[lead]
-            rows.append(Row(lead, evaluate(state, m, at).score, converted))
+            rows.append(Row(lead, evaluate(state, m, at, explained=False).score, converted))
         return rows
 
     fitted_rows = held_out(fitted)

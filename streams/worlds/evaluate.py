@@ -5,15 +5,18 @@ writes them), holds out a fixed set of leads chosen by a seed, and scores the he
 
 * ``default`` — the packaged default model, each lead evaluated at its own ``scored_at`` as
   ``leadscore score`` would (``scoring.offline.replay`` over the lead's events up to that moment);
-* ``fitted`` — what ``leadscore calibrate --fit`` learns (``scoring.learn``: design matrix over
-  the default model's rules plus candidate rules, L2 logistic regression, whole points), trained
-  on the other leads only;
+* ``fitted`` — what ``leadscore calibrate --fit`` learns (``scoring.learn``: the default model's
+  rules plus optbinning's monotone bands of every trait, a scorecard regression, whole points),
+  trained on the other leads only;
 * ``logreg_counts`` — a plain logistic regression on per-signal event counts (event type; for a
   page view its path) and a one-hot profile, the same features for every lead;
 * ``boosting_counts`` — scikit-learn's histogram gradient boosting on the same features;
 * ``boosting_timing`` — the same with when things happened as well (days since the latest event,
   events in the first and the last week, active days): a diagnostic of how much the timing of
-  engagement carries that per-event decayed points cannot express.
+  engagement carries that per-event decayed points cannot express;
+* ``ebm_traits`` (with ``--ebm``) — interpret's Explainable Boosting Machine without interactions
+  on the traits the fitted model bins (``scoring.binning``): the other explainable learner
+  ``calibrate --fit`` could have been built on, measured on the same split.
 
 Every figure is computed on the held-out leads only, with the tie rules of ``leadscore calibrate``
 (equal scores share a band, ties count half in AUC), so the rows compare like for like and the
@@ -38,6 +41,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from scoring.binning import measure, variables
 from scoring.calibrate import lift, quantile_bands, ranked_rows, roc_auc
 from scoring.engine import evaluate
 from scoring.history import History
@@ -251,6 +255,34 @@ def _boosting(seed: int) -> Callable[[], Any]:
     return make
 
 
+def ebm_scores(
+    history: History, train: Sequence[Outcome], test: Sequence[Outcome], seed: int
+) -> list[float]:
+    """Held-out scores of an Explainable Boosting Machine (no interactions) on the same traits
+    the fitted model's bands are cut from."""
+    import pandas as pd
+    from interpret.glassbox import ExplainableBoostingClassifier
+
+    probe = learning_model(default_model())
+
+    def sample(o: Outcome) -> tuple[Any, float]:
+        return history.state(o[0], probe, o[2]), o[2].timestamp()
+
+    train_samples = [sample(o) for o in train]
+    chosen = variables(default_model(), train_samples, 20)
+
+    def frame(samples: Sequence[tuple[Any, float]]) -> Any:
+        rows = [measure(s, at, chosen) for s, at in samples]
+        table = pd.DataFrame(rows, columns=[v.name for v in chosen])
+        for v in chosen:
+            table[v.name] = table[v.name].astype(object if v.kind == "category" else float)
+        return table
+
+    ebm = ExplainableBoostingClassifier(interactions=0, random_state=seed)
+    ebm.fit(frame(train_samples), np.asarray([y for _, y, _ in train], dtype=int))
+    return [float(p) for p in ebm.decision_function(frame([sample(o) for o in test]))]
+
+
 def _result(
     name: str, scores: Sequence[float], labels: Sequence[bool], start: float, bounded: bool
 ) -> Result:
@@ -264,7 +296,9 @@ def _result(
     )
 
 
-def run(history: History, outcomes: Sequence[Outcome], holdout: int, seed: int) -> dict[str, Any]:
+def run(
+    history: History, outcomes: Sequence[Outcome], holdout: int, seed: int, ebm: bool = False
+) -> dict[str, Any]:
     """Every model's figures on one split of ``outcomes``."""
     by_lead = {o[0]: o for o in outcomes}
     train_ids, test_ids = split(list(by_lead), holdout, seed)
@@ -290,6 +324,11 @@ def run(history: History, outcomes: Sequence[Outcome], holdout: int, seed: int) 
         start = time.perf_counter()
         scores = classifier_scores(history, train, test, make, timing)
         results.append(_result(name, scores, labels, start, False))
+    if ebm:
+        start = time.perf_counter()
+        results.append(
+            _result("ebm_traits", ebm_scores(history, train, test, seed), labels, start, False)
+        )
     return {
         "leads": len(outcomes),
         "train": len(train),
@@ -332,11 +371,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--holdout", type=int, default=3000, help="held-out leads")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split")
     parser.add_argument(
+        "--ebm", action="store_true", help="add interpret's Explainable Boosting Machine"
+    )
+    parser.add_argument(
         "--json", type=Path, help="where to write the figures (default: in --world)"
     )
     args = parser.parse_args(argv)
     history, outcomes = read_world(args.world)
-    report = run(history, outcomes, args.holdout, args.seed)
+    report = run(history, outcomes, args.holdout, args.seed, args.ebm)
     meta = args.world / "world.json"
     if meta.exists():
         report["world"] = orjson.loads(meta.read_bytes())

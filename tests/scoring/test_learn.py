@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from scoring.calibrate import Row, roc_auc
+from scoring.engagement import engagement_parts
 from scoring.engine import evaluate
+from scoring.fit import fit_parts, profile_view
 from scoring.history import History
 from scoring.learn import (
     Design,
+    Feature,
     Scale,
     build_model,
     fit,
@@ -23,6 +27,7 @@ from scoring.learn import (
     share_threshold,
 )
 from scoring.model import default_model, parse_model
+from scoring.rules import compiled
 from scoring.simulate import simulate
 from scoring.state import LeadState
 from tests.support.events import T0, event, profile
@@ -46,59 +51,72 @@ page_categories:
 )
 
 
-def _state(lead: str, raw: list[dict[str, object]]) -> tuple[LeadState, float]:
+def _state(lead: str, raw: list[dict[str, object]], later: float) -> tuple[LeadState, float]:
     history = History()
     for e in raw:
         when = datetime.fromisoformat(str(e["occurred_at"])).timestamp()
         history.add(str(e["event_id"]), lead, str(e["type"]), when, e["properties"])  # type: ignore[arg-type]
-    at = history.last_event(lead)
+    at = history.last_event(lead) + timedelta(days=later)
     return history.state(lead, learning_model(MODEL), at), at.timestamp()
 
 
-def _lead(n: int, senior: bool, crm: str, pricing: int, emails: int) -> tuple[LeadState, float]:
+def _lead(
+    n: int, senior: bool, crm: str, pricing: int, emails: int, gap: float = 0.0, later: float = 0.0
+) -> tuple[LeadState, float]:
+    """A lead's state, judged ``later`` days after its last event; its pricing views are ``gap``
+    days apart (a minute when 0)."""
     lead = f"l{n}"
-    minute = timedelta(minutes=1)
+    step = timedelta(days=gap) if gap else timedelta(minutes=1)
     raw = [profile(T0, lead, seniority="vp" if senior else "manager", crm=crm)]
-    raw += [
-        event("page_view", T0 + (i + 1) * minute, lead, path="/pricing") for i in range(pricing)
-    ]
-    raw += [event("email_opened", T0 + (10 + i) * minute, lead) for i in range(emails)]
-    return _state(lead, raw)
+    raw += [event("page_view", T0 + (i + 1) * step, lead, path="/pricing") for i in range(pricing)]
+    raw += [event("email_opened", T0 + (10 + i) * step, lead) for i in range(emails)]
+    return _state(lead, raw, later)
 
 
-SAMPLES = [
-    _lead(i, i % 2 == 0, "salesforce" if i % 3 else "spreadsheet", i % 4, i % 5) for i in range(12)
-]
+def _world(n: int = 500, seed: int = 2) -> tuple[list[tuple[LeadState, float]], list[bool]]:
+    """Leads whose conversion rises with pricing views, recency and a custom CRM field; their
+    events spread over days and they are judged days later, so windows and recency vary."""
+    rng = random.Random(seed)
+    samples, labels = [], []
+    for i in range(n):
+        pricing, crm = rng.choice([0, 0, 1, 2, 3, 4]), rng.choice(["salesforce", "spreadsheet"])
+        gap, later = rng.choice([0.0, 0.5, 2.0, 4.0]), rng.choice([0.0, 1.0, 2.0, 5.0, 9.0, 20.0])
+        samples.append(_lead(i, rng.random() < 0.5, crm, pricing, rng.randint(0, 3), gap, later))
+        chance = 0.05 + 0.1 * pricing + (0.15 if crm == "salesforce" else 0) + 0.2 / (1 + later)
+        labels.append(rng.random() < chance)
+    return samples, labels
 
 
-def test_features_are_rules_at_unit_weight_plus_candidates() -> None:
-    design = Design(MODEL, SAMPLES, min_support=2)
+SAMPLES, LABELS = _world()
+
+
+def test_features_are_the_rules_then_monotone_bands_of_every_trait() -> None:
+    design = Design(MODEL, SAMPLES, LABELS)
     names = [f.id for f in design.features]
-    # existing rules first, then the custom CRM field and the email signal nobody reads, then
-    # the timing candidates (count bins, the same within a week, days since the latest event)
-    assert names[:6] == [
-        "senior",
-        "pricing",
-        "blog",
-        "crm_salesforce",
-        "crm_spreadsheet",
-        "email_opened",
-    ]
-    assert {"page_pricing_week_2_3", "any_count_4_plus", "quiet_14_plus_days"} <= set(
-        names
-    )
-    full = design.matrix(SAMPLES)
-    week = full[:, names.index("page_pricing_week_2_3")]
-    assert list(week[:4]) == [0, 0, 1, 1]  # leads 2 and 3 viewed pricing 2 and 3 times that hour
-    design.keep(np.arange(len(names)) < 6)
+    assert names[:3] == ["senior", "pricing", "blog"]  # the model's own rules first
+    bands = design.features[3:]
+    assert any(f.rule.get("attribute") == "crm" for f in bands)  # the custom CRM field
+    week = [f for f in bands if f.rule.get("page_category") == "pricing"
+            and f.rule.get("within_days") == 7]  # fmt: skip
+    assert week, names
     x = design.matrix(SAMPLES)
-    # lead 3: manager, spreadsheet (3 % 3 == 0), 3 emails, 3 pricing views capped at
-    # 20 / 10 = 2 events
-    assert list(x[3]) == pytest.approx([0, 2, 0, 0, 1, 3], abs=1e-4)
-    # lead 4: vp, salesforce, 0 pricing, 4 emails (a proposed signal counts at most 3)
-    assert list(x[4]) == pytest.approx([1, 0, 0, 1, 0, 3], abs=1e-4)
-    # lead 6: vp, spreadsheet (6 % 3 == 0), 2 pricing views, 1 email
-    assert list(x[6]) == pytest.approx([1, 2, 0, 0, 1, 1], abs=1e-4)
+    # the bands' columns come from the measured values; the engine, firing each band's rule, must
+    # give the same: the learner and the scorer see the same thing
+    cm = compiled(design.unit)
+    engine = np.zeros_like(x)
+    for row, (state, at) in enumerate(SAMPLES):
+        parts = [*fit_parts(profile_view(state.profile), cm),
+                 *engagement_parts(state.signals, cm, at, state.recent)]  # fmt: skip
+        for part in parts:
+            engine[row, names.index(part.rule)] = part.points
+    assert np.array_equal(x[:, 3:], engine[:, 3:])
+    assert x[:, 3:].any(axis=0).all()  # every band fires for some lead
+    kinds = {b.variable.kind for b in design.binned}
+    assert {"window", "quiet", "category"} <= kinds, kinds
+    # one coefficient per variable: the learned points follow the bands' order
+    weights = design.rule_weights(np.ones(design.linear + len(design.spans)))
+    learned = [weights[names.index(f.id)] for f in sorted(week, key=lambda f: f.rule["min_count"])]
+    assert learned == sorted(learned) or learned == sorted(learned, reverse=True)
 
 
 def test_fit_weights_find_the_signal() -> None:
@@ -112,20 +130,32 @@ def test_fit_weights_find_the_signal() -> None:
 
 
 def test_built_model_has_integer_points_and_loads() -> None:
-    design = Design(MODEL, SAMPLES, min_support=2)
-    design.keep(np.arange(len(design.features)) < 6)
+    features = [
+        Feature("senior", "fit", True, {"id": "senior", "attribute": "seniority",
+                                         "in": ["vp", "director"]}, old_points=20),
+        Feature("pricing", "engagement", True, {"id": "pricing", "event": "page_view",
+                                                "page_category": "pricing"}, 2.0, old_points=10),
+        Feature("blog", "engagement", True, {"id": "blog", "event": "page_view",
+                                             "page_category": "blog"}, old_points=1),
+        Feature("crm_band", "fit", False, {"id": "crm_band", "attribute": "crm",
+                                           "equals": "salesforce"}),
+        Feature("crm_band_2", "fit", False, {"id": "crm_band_2", "attribute": "crm",
+                                             "equals": "spreadsheet"}),
+        Feature("opens_7d_2_plus", "engagement", False, {"id": "opens_7d_2_plus",
+                "event": "email_opened", "within_days": 7, "min_count": 2}),
+    ]  # fmt: skip
     # weights in log-odds; scale 10 points per unit
     weights = np.array([1.04, 0.5, 0.01, 0.6, -0.2, 0.45])
     scale = Scale(10.0, 42.0)
-    text, changes = build_model(MODEL, design.features, weights, scale, "small-fitted", 4, "d", 55)
+    text, changes = build_model(MODEL, features, weights, scale, "small-fitted", 4, "d", 55)
     fitted = parse_model(text)
     fit = {r.id: r.points for r in fitted.fit.rules}
     eng = {r.id: (r.points, r.cap) for r in fitted.engagement.rules}
-    # senior 10.4 -> 10; crm_salesforce 6; crm_spreadsheet -2 is a proposal below 3 points: out
-    assert fit == {"senior": 10, "crm_salesforce": 6}
-    # pricing 5 per event, cap 2 events -> 10; blog 0.1 -> 0: out; email_opened 4.5 -> 4 (banker's
-    # rounding), cap 3 events -> 12
-    assert eng == {"pricing": (5, 10), "email_opened": (4, 12)}
+    # senior 10.4 -> 10; crm_band 6; crm_band_2 -2 is a proposal below 3 points: out
+    assert fit == {"senior": 10, "crm_band": 6}
+    # pricing 5 per event, cap 2 events -> 10; blog 0.1 -> 0: out; a band 4.5 -> 4 (banker's
+    # rounding), once: no cap
+    assert eng == {"pricing": (5, 10), "opens_7d_2_plus": (4, None)}
     assert fitted.engagement.groups == {}
     assert (fitted.thresholds.hot, fitted.thresholds.rearm) == (55, 45)
     assert (fitted.name, fitted.version) == ("small-fitted", 4)

@@ -18,7 +18,8 @@ from tests.support.events import T0
 
 MODEL = default_model()
 AT = T0 + timedelta(days=200)
-# The default model plus window, count-bin and recency rules, whose state keeps event times.
+# The default model plus window, count-bin, recency and breadth rules, whose state keeps event
+# times.
 _WINDOWS = [
     {"id": "pricing_7d", "event": "page_view", "page_category": "pricing", "points": 4,
      "within_days": 7, "cap": 12},
@@ -28,6 +29,10 @@ _WINDOWS = [
     {"id": "two_or_three_opens", "event": "email_opened", "points": 3, "min_count": 2,
      "max_count": 3},
     {"id": "quiet_month", "event": "any", "points": -8, "days_since_last": {"min": 30}},
+    {"id": "recent", "event": "any", "points": 5, "days_since_last": {"max": 3}},
+    {"id": "broad", "event": "any", "points": 4, "distinct_signals": {"min": 3, "max": 5}},
+    {"id": "broad_week", "event": "any", "points": 6, "within_days": 7,
+     "distinct_signals": {"min": 2}},
 ]  # fmt: skip
 _data = MODEL.model_dump(mode="json", by_alias=True, exclude_none=True)
 _data["engagement"]["rules"] += _WINDOWS

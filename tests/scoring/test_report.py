@@ -7,7 +7,7 @@ import re
 import pytest
 
 from scoring.calibrate import Row, summarize
-from scoring.report import band_chart, calibration_chart, render
+from scoring.report import band_chart, calibration_chart, reliability_chart, render
 
 ROWS = [Row(str(i), score, i % 3 == 0) for i, score in enumerate(range(0, 100, 5))]
 
@@ -69,5 +69,15 @@ def test_a_calibrated_model_gets_its_brier_score_and_reliability() -> None:
     ]
     html = render(summary)
     assert "Reliability: expected vs observed" in html and "0.1875" in html
+    chart = reliability_chart(summary.reliability)
+    assert 'data-chart="reliability"' in html and chart.count('class="point"') == 2
+    assert 'class="diagonal"' in chart
+    # both bands converted more than expected: each point sits above the diagonal (smaller y)
+    diagonal = re.search(r'x1="([0-9.]+)" y1="([0-9.]+)" x2="([0-9.]+)" y2="([0-9.]+)"', chart)
+    assert diagonal is not None
+    x1, y1, x2, y2 = map(float, diagonal.groups())
+    for cx, cy in re.findall(r'cx="([0-9.]+)" cy="([0-9.]+)"', chart):
+        on_diagonal = y1 + (float(cx) - x1) * (y2 - y1) / (x2 - x1)
+        assert float(cy) < on_diagonal
     assert summary.to_dict()["brier"] == 0.1875
     assert "Reliability" not in render(summarize(rows, "m", 1, 80, {}, bands=2))

@@ -26,6 +26,11 @@ engagement:
     - {id: opens_2_3, event: email_opened, points: 4, min_count: 2, max_count: 3}
     - {id: busy_week, event: any, points: 10, within_days: 7, min_count: 4}
     - {id: quiet_2w, event: any, points: -6, days_since_last: {min: 14}}
+    - {id: fresh, event: any, points: 7, days_since_last: {max: 2}}
+    - {id: warm, event: any, points: 3, days_since_last: {min: 2, max: 14}}
+    - {id: broad, event: any, points: 8, distinct_signals: {min: 3}}
+    - {id: broad_pages_7d, event: page_view, points: 2, within_days: 7,
+       distinct_signals: {min: 2, max: 2}}
 page_categories:
   - {category: pricing, patterns: ['^/pricing']}
 """
@@ -96,3 +101,48 @@ def test_the_state_keeps_only_as_many_times_as_the_windows_count() -> None:
 def test_malformed_window_rules_are_named(rule: str, problem: str) -> None:
     with pytest.raises(ModelError, match=problem):
         parse_model(f"name: w\nversion: 1\nengagement:\n  rules:\n    - {rule}\n")
+
+
+def test_recency_bands_include_min_and_exclude_max() -> None:
+    """Consecutive bands meet at a cut point without both firing there."""
+    one = [event("email_opened", T0)]
+    assert parts(1, *one).keys() & {"fresh", "warm", "quiet_2w"} == {"fresh"}
+    assert parts(2, *one).keys() & {"fresh", "warm", "quiet_2w"} == {"warm"}  # exactly 2 days
+    assert parts(14, *one).keys() & {"fresh", "warm", "quiet_2w"} == {"quiet_2w"}
+
+
+def test_distinct_signals_count_kinds_of_engagement_not_events() -> None:
+    opens = [event("email_opened", T0 + d * DAY) for d in range(4)]
+    assert "broad" not in parts(4, *opens)  # four events, one kind
+    kinds = [
+        event("email_opened", T0),
+        event("page_view", T0 + DAY, path="/pricing"),
+        event("page_view", T0 + 2 * DAY, path="/blog"),  # another page category: another kind
+    ]
+    assert parts(3, *kinds)["broad"] == 8  # no decay: a breadth band fires whole
+    assert parts(300, *kinds)["broad"] == 8
+    detail = evaluate(build(kinds, MODEL), MODEL, T0 + 3 * DAY).explanation
+    assert any("3 different kinds of engagement (3+)" in c.detail for c in detail)
+
+
+def test_distinct_signals_in_a_window_count_kinds_seen_in_it() -> None:
+    pages = [
+        event("page_view", T0, path="/pricing"),
+        event("page_view", T0 + 5 * DAY, path="/blog"),
+    ]
+    assert parts(6, *pages)["broad_pages_7d"] == 2  # both page kinds within 7 days
+    assert "broad_pages_7d" not in parts(8, *pages)  # pricing left the window
+    assert compiled(MODEL).recent_depth >= 1  # the state keeps the latest time per signal
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        ("{id: x, event: any, points: 1, distinct_signals: {min: 2}, min_count: 2}", "combine"),
+        ("{id: x, event: page_view, path_pattern: '^/a', points: 1, distinct_signals: {min: 2}}",
+         "counts signals"),
+    ],
+)  # fmt: skip
+def test_distinct_signals_refuse_what_they_cannot_mean(rule: str, problem: str) -> None:
+    with pytest.raises(ModelError, match=problem):
+        parse_model(f"name: bad\nversion: 1\nengagement:\n  rules:\n    - {rule}\n")
