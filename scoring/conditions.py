@@ -102,6 +102,39 @@ class Condition(BaseModel):
 
         return member
 
+    def describe(self) -> str:
+        """The test as a sentence a sales rep reads, e.g. ``company_size is 201 to 1000``."""
+        if self.exists is not None:
+            return f"{self.attribute} is {'known' if self.exists else 'unknown'}"
+        if self.range is not None:
+            low, high = self.range.min, self.range.max
+            if low is None:
+                return f"{self.attribute} is at most {high:g}"
+            if high is None:
+                return f"{self.attribute} is at least {low:g}"
+            return f"{self.attribute} is {low:g} to {high:g}"
+        if self.contains is not None:
+            return f"{self.attribute} contains {_either(self.contains)}"
+        if self.in_ is not None:
+            return f"{self.attribute} is {_either(self.in_)}"
+        return f"{self.attribute} is {_shown(self.equals)}"
+
+
+def _shown(value: Scalar | None) -> str:
+    """A scalar as a model file's author wrote it; strings quoted so a blank one shows."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{value:g}"
+
+
+def _either(values: list[Scalar] | list[str]) -> str:
+    shown = [_shown(v) for v in values]
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + f" or {shown[-1]}"
+
 
 def _norm(value: Any) -> Any:
     if isinstance(value, str):
@@ -139,3 +172,11 @@ class ConditionSet(BaseModel):
             return all(m(p) for m in every) and any(m(p) for m in some)
 
         return match
+
+    def describe(self) -> str:
+        """The set in words: ``all`` joined by "and", ``any`` by "or" (bracketed beside ``all``)."""
+        words = [c.describe() for c in self.all_]
+        if self.any_:
+            some = " or ".join(c.describe() for c in self.any_)
+            words.append(f"({some})" if words and len(self.any_) > 1 else some)
+        return " and ".join(words)

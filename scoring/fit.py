@@ -31,7 +31,7 @@ def profile_view(profile: Mapping[str, ProfileEntry]) -> dict[str, Any]:
 def fit_parts(view: Mapping[str, Any], cm: CompiledModel) -> list[Part]:
     """One part per fired fit rule, before the fit clamp."""
     return [
-        Part(r.id, "fit", r.points, r.description or f"fit rule {r.id}")
+        Part(r.id, "fit", r.points, r.description)  # worded when compiled
         for r in cm.fit_rules
         if r.match(view)
     ]

@@ -152,7 +152,8 @@ class CompiledModel:
         self.model = model
         self.decay_k = model.decay.per_second
         self.fit_rules = [
-            FitRuleC(r.id, r.points, r.compile(), r.description) for r in model.fit.rules
+            FitRuleC(r.id, r.points, r.compile(), r.description or f"{r.describe()}: {r.points:+g}")
+            for r in model.fit.rules
         ]
         self.engagement_rules = [_compile_rule(i, r) for i, r in enumerate(model.engagement.rules)]
         self.recent_depth = recent_depth(model.engagement.rules)

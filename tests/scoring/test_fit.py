@@ -5,6 +5,7 @@ from typing import Any
 
 from scoring.engine import evaluate
 from scoring.model import default_model, parse_model
+from scoring.rules import compiled
 from tests.support.events import T0, build, profile
 
 
@@ -78,3 +79,43 @@ def test_fit_is_clamped_and_the_clamp_is_explained() -> None:
 def test_fit_does_not_decay() -> None:
     state = build([profile(job_title="VP Sales", company_size=500, industry="SaaS")])
     assert evaluate(state, default_model(), T0 + timedelta(days=3650)).fit == 40
+
+
+def test_a_fit_rule_without_description_explains_itself_in_words() -> None:
+    result = evaluate(
+        build([profile(company_size=500, seniority="student", industry="Retail")]),
+        default_model(),
+        T0,
+    )
+    details = {c.rule: c.detail for c in result.explanation}
+    assert details["company_201_1000"] == "company_size is 201 to 1000: +10"
+    assert details["student"] == (
+        'seniority is "student" or job_title contains "student" or "intern": -20'
+    )
+
+
+def test_every_condition_shape_has_words() -> None:
+    model = parse_model(
+        """
+name: words
+version: 1
+fit:
+  rules:
+    - {id: big, points: 5, attribute: company_size, range: {min: 1001}}
+    - {id: small, points: -5, attribute: company_size, range: {max: 10}}
+    - {id: known_phone, points: 1, attribute: phone, exists: true}
+    - {id: flag, points: 2, attribute: partner, equals: true}
+    - id: mixed
+      points: 3
+      all: [{attribute: country, in: [de, fr]}]
+      any: [{attribute: industry, equals: saas}, {attribute: industry, equals: fintech}]
+"""
+    )
+    words = {r.id: r.description for r in compiled(model).fit_rules}
+    assert words == {
+        "big": "company_size is at least 1001: +5",
+        "small": "company_size is at most 10: -5",
+        "known_phone": "phone is known: +1",
+        "flag": "partner is true: +2",
+        "mixed": 'country is "de" or "fr" and (industry is "saas" or industry is "fintech"): +3',
+    }
