@@ -44,3 +44,18 @@ class DeliveryFailed(StreamsError):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+
+
+class Unreachable(StreamsError):
+    """Kafka or Redis did not answer a command: what, where (never a password), what to check.
+
+    The CLI prints ``str(error)`` as its one line and exits with status 2; a traceback would tell
+    an operator nothing more.
+    """
+
+    def __init__(
+        self, service: str, where: str, why: str, check: str, what: str = "did not answer"
+    ) -> None:
+        super().__init__(f"{service} at {where} {what} ({why}); check {check}")
+        self.service = service
+        self.where = where

@@ -30,14 +30,17 @@ def bench(
     """
     from streams.bench.report import show
     from streams.bench.run import Bench, Options
+    from streams.cli.reach import services
     from streams.cli.setup import settings_or_exit
 
     # aiokafka warns about every retried send while new topics elect leaders; that is expected.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     console = Console(stderr=as_json)
-    runner = Bench(Options(events, leads, rate, seconds, timeout), settings_or_exit(), console)
+    settings = settings_or_exit()
+    runner = Bench(Options(events, leads, rate, seconds, timeout), settings, console)
     try:
-        result = asyncio.run(runner.run())
+        with services(settings, "bench", kafka=True, redis=True):
+            result = asyncio.run(runner.run())
     except KeyboardInterrupt:
         console.print("interrupted; everything the benchmark created was removed")
         raise typer.Exit(130) from None

@@ -20,9 +20,10 @@ import typer
 
 from scoring.simulate import live_events
 from streams.cli import app
+from streams.cli.reach import services
+from streams.cli.setup import settings_or_exit
 from streams.kafka.publisher import Publisher, validate
 from streams.kafka.topics import ensure_topics
-from streams.settings import Settings
 
 
 def buyer_story(lead_id: str, now: datetime) -> list[dict[str, Any]]:
@@ -73,7 +74,7 @@ def demo(
     seed: int = typer.Option(1, "--seed", help="Seed of the simulated world."),
 ) -> None:
     """Publish live demo traffic: browsing leads plus a buyer who turns hot every few seconds."""
-    settings = Settings()
+    settings = settings_or_exit()
     run_id = format(int(time.time()), "x")
 
     async def run() -> None:
@@ -93,5 +94,5 @@ def demo(
                 await publisher.publish(good)
                 await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
 
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a demo ends
-        asyncio.run(run())
+    with services(settings, "demo", kafka=True), contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())  # Ctrl-C is how a demo ends

@@ -9,6 +9,7 @@ import signal
 import typer
 
 from streams.cli import app
+from streams.cli.reach import services
 from streams.cli.setup import settings_or_exit
 from streams.observability.logs import setup
 from streams.sinks.webhook import Format, SinkOptions, WebhookSink
@@ -61,4 +62,5 @@ def webhook(
                 loop.add_signal_handler(sig, stop.set)
         await WebhookSink(settings, options).run(stop)
 
-    asyncio.run(main())
+    with services(settings, "sink webhook", kafka=True, redis=True):
+        asyncio.run(main())

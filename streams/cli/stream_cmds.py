@@ -12,11 +12,10 @@ from pathlib import Path
 
 import orjson
 import typer
-from redis import asyncio as aioredis
-from redis.exceptions import AuthenticationError, RedisError
 from rich.progress import Progress
 
 from streams.cli import app
+from streams.cli.reach import services
 from streams.cli.setup import models_or_exit, settings_or_exit
 from streams.kafka.clients import kafka_consumer
 from streams.kafka.publisher import Publisher, validate
@@ -29,39 +28,18 @@ from streams.worker.processor import score_now
 PUBLISH_CHUNK = 10_000  # events awaited at a time: bounds memory and drives the progress bar
 
 
-async def _check_redis_auth(url: str) -> None:
-    """Stop at once when Redis refuses the credentials: a worker would otherwise retry for ever.
-
-    Other failures (Redis down, slow) are left to the worker, which rides out outages. The message
-    names the variable but never shows the URL, which holds the password.
-    """
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
-    try:
-        await client.ping()
-    except AuthenticationError as exc:
-        typer.echo(
-            f"LEADSCORE_REDIS_URL: Redis authentication failed ({exc}); "
-            "check the password in the URL (redis://:PASSWORD@host:port/db)",
-            err=True,
-        )
-        raise typer.Exit(2) from None
-    except (RedisError, OSError):
-        pass
-    finally:
-        await client.aclose()
-
-
 @app.command()
 def worker() -> None:
     """Run the stream worker: consume events, keep lead state in Redis, publish alerts."""
     settings = settings_or_exit()
     models = models_or_exit(settings)
-    loop = asyncio.new_event_loop()
-    try:
-        loop.run_until_complete(_check_redis_auth(settings.redis_url))
-        loop.run_until_complete(ensure_topics(settings))
-    finally:
-        loop.close()
+    # Only start-up is checked: a running worker rides out Kafka and Redis outages by itself.
+    with services(settings, "worker", kafka=True, redis=True):
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(ensure_topics(settings))
+        finally:
+            loop.close()
     from faust.worker import Worker
 
     from streams.worker import shutdown
@@ -128,7 +106,10 @@ def produce(
                     bar.update(task, completed=sent)
         return sent
 
-    sent = asyncio.run(send()) if good else 0
+    sent = 0
+    if good:
+        with services(settings, "produce", kafka=True):
+            sent = asyncio.run(send())
     typer.echo(f"published {sent} events, rejected {len(bad)}", err=True)
     if bad:
         raise typer.Exit(1)
@@ -181,7 +162,8 @@ def alerts(
             await consumer.stop()
         return printed
 
-    asyncio.run(follow())
+    with services(settings, "alerts", kafka=True):
+        asyncio.run(follow())
 
 
 def _readable(value: bytes) -> str:
@@ -222,7 +204,8 @@ def lead(
         finally:
             await client.aclose()
 
-    found = asyncio.run(show())
+    with services(settings, "lead", redis=True):
+        found = asyncio.run(show())
     if found is None:
         typer.echo(f"lead {lead_id!r} is not in Redis", err=True)
         raise typer.Exit(1)
@@ -239,7 +222,7 @@ def rebuild() -> None:
 
     settings = settings_or_exit()
     models = models_or_exit(settings)
-    with Progress(transient=True) as bar:
+    with services(settings, "rebuild", kafka=True, redis=True), Progress(transient=True) as bar:
         task = bar.add_task("replaying", total=None)
 
         def progress(done: int, total: int) -> None:

@@ -122,7 +122,8 @@ def test_wrong_redis_password_stops_the_worker_with_one_clear_line(
         result = run_cli("worker", env=env)
         err = result.stderr.decode()
         assert result.returncode == 2, err
-        assert "LEADSCORE_REDIS_URL: Redis authentication failed" in err
+        assert f"Redis at 127.0.0.1:{port}/0 refused the credentials" in err
+        assert "check the password in LEADSCORE_REDIS_URL" in err
         assert "Traceback" not in err and wrong not in err and password not in err
 
 
