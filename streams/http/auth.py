@@ -8,8 +8,9 @@ so every view is covered without each one remembering to check.
   never repeats what the client presented, and nothing here logs it.
 - ``/healthz`` and ``/metrics`` stay open: load balancers, orchestrators' probes and Prometheus
   rarely carry tokens, and neither answer holds personal data (metric labels never name a lead).
-- The explorer's page and its static assets stay open too: they are the same bytes for everyone
-  and hold no data; the data they fetch is protected like the rest of the API.
+- The explorer's page and its static assets stay open too, and so does ``/``, which redirects to
+  it: they are the same bytes for everyone and hold no data; the data they fetch is protected like
+  the rest of the API.
 - Bodies larger than ``LEADSCORE_MAX_REQUEST_BYTES`` get 413 before they are read: at once when
   Content-Length says so, and from aiohttp itself while reading a chunked body.
 - Requests aiohttp cannot parse (a header past its length limit, a body longer than its
@@ -46,7 +47,7 @@ log = logging.getLogger("leadscore.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-OPEN_PATHS = frozenset({"/healthz", "/metrics", "/explorer"})
+OPEN_PATHS = frozenset({"/", "/healthz", "/metrics", "/explorer"})
 OPEN_PREFIXES = ("/explorer/",)
 UNAUTHORIZED = "a valid bearer token is required: Authorization: Bearer <LEADSCORE_API_TOKEN>"
 

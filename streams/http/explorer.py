@@ -1,5 +1,7 @@
 """The lead explorer: a small page served by the worker for sales-ops analysts.
 
+- ``GET /``: redirects to the explorer, so the address ``ops/run`` prints opens something useful
+  (Faust's own answer there is ``{"status": "OK"}``, which tells a newcomer nothing).
 - ``GET /explorer``: the page (plain HTML, CSS and JS from ``streams/http/static``, no build).
 - ``GET /events/hot``: server-sent events, one ``alert`` event per routing event on ``leads.hot``;
   a new connection first gets the most recent ones, so a page opened late is not empty.
@@ -26,6 +28,7 @@ import orjson
 from aiohttp import web
 from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from streams.kafka.clients import kafka_admin, kafka_consumer
 from streams.observability.lag import partitions
@@ -223,6 +226,14 @@ def register_explorer(app: faust.App, runtime: Runtime) -> HotFeed:
     assets = {name: (_asset(name), ctype) for name, ctype in _ASSETS.items()}
     gauge = runtime.metrics.explorer_clients
     gauge.set_function(lambda: feed.clients)
+
+    async def front_door(request: web.Request) -> web.StreamResponse:
+        # relative, so a proxy that serves the worker under a path prefix keeps it
+        raise web.HTTPFound("explorer")
+
+    # Straight on aiohttp's router, now: Faust adds its index at "/" when the server starts, and
+    # aiohttp answers with the first route registered for a path.
+    cast(AiohttpWeb, app.web).web_app.router.add_get("/", front_door)
 
     @app.page("/explorer")
     class Explorer(View):

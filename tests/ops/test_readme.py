@@ -24,3 +24,10 @@ def test_readme_stays_short_and_its_links_resolve() -> None:
     assert len(README.splitlines()) <= 200
     for target in re.findall(r"\]\(([^)#:]+)\)", README):
         assert (ROOT / target).exists(), target
+
+
+def test_the_first_section_names_the_explorer_address() -> None:
+    first = README.split("\n## ")[1]
+    assert first.startswith("The two commands")
+    assert "http://127.0.0.1:6066/" in first
+    assert "worker ready: explorer at http://127.0.0.1:$port/" in (ROOT / "ops" / "run").read_text()

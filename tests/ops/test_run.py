@@ -22,5 +22,7 @@ def test_ops_run_prints_hot_lead_alerts(kafka_bootstrap: str, redis_url: str, un
     finally:
         asyncio.run(remove_deployment(kafka_bootstrap, redis_url, f"t-{unique}"))
     assert result.returncode == 0, result.stderr[-2000:]
+    port = env["LEADSCORE_WEB_PORT"]
+    assert f"worker ready: explorer at http://127.0.0.1:{port}/ " in result.stdout, result.stdout
     hot = [line for line in result.stdout.splitlines() if line.startswith("HOT ")]
     assert any(" -> senior_ae " in line for line in hot), result.stdout[-2000:]

@@ -51,7 +51,8 @@ def test_hot_lead_appears_live_and_its_page_matches_the_api(
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"http://127.0.0.1:{worker.port}/explorer")
+            page.goto(f"http://127.0.0.1:{worker.port}/")  # the front door ops/run prints
+            assert page.url == f"http://127.0.0.1:{worker.port}/explorer", page.url
             expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=30_000)
 
             post_events(worker, seed_hot_lead(lead_id, datetime.now(UTC)))
