@@ -167,13 +167,19 @@ def alerts(
 
 
 def _readable(value: bytes) -> str:
-    """`HOT  buyer-1  85 A1 -> senior_ae  pricing_page +20, webinar +20, senior_title +20`"""
+    """`HOT  buyer-1  85 A1 -> senior_ae  pricing_page +20, webinar +20 (held back: cap -5)`
+
+    The reasons are the largest positive contributions, what made the lead hot; penalties follow
+    apart, so one never reads as a reason to call.
+    """
     alert = orjson.loads(value)
-    reasons = sorted(alert.get("explanation", []), key=lambda c: -abs(c["points"]))[:4]
-    why = ", ".join(f"{c['rule']} {c['points']:+d}" for c in reasons)
+    parts = sorted(alert.get("explanation", []), key=lambda c: -abs(c["points"]))
+    why = ", ".join([f"{c['rule']} {c['points']:+d}" for c in parts if c["points"] > 0][:4])
+    against = ", ".join([f"{c['rule']} {c['points']:+d}" for c in parts if c["points"] < 0][:2])
+    held = f" (held back: {against})" if against else ""
     kind = "HOT " if alert["kind"] == "hot" else "COOL"
     route = f" -> {alert['route']}" if alert.get("route") else ""
-    return f"{kind} {alert['lead_id']}  {alert['score']} {alert['grade']}{route}  {why}"
+    return f"{kind} {alert['lead_id']}  {alert['score']} {alert['grade']}{route}  {why}{held}"
 
 
 @app.command()

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("leadscore.explorer")
 
 RECENT = 50  # alerts replayed to a new browser
+REPLAY_SECONDS = 5.0  # at most this long reading the backlog before following new alerts
 KEEPALIVE = 15.0  # seconds between SSE comments that keep proxies from closing the stream
 SEARCH_LIMIT = 100
 SCAN_ROUNDS = 200  # SCAN calls one search may make ...
@@ -60,21 +61,41 @@ def _scalar(value: Any) -> str | int | float | bool | None:
 
 
 def summarize(alert: dict[str, Any]) -> dict[str, Any]:
-    """What a feed row needs, and nothing else from the alert."""
+    """What a feed row needs, and nothing else from the alert.
+
+    ``reasons`` are the largest positive contributions, the ones that made the lead hot;
+    ``penalties`` the largest negative ones, shown apart so a cap or a penalty never reads as a
+    reason to call.
+    """
     explanation = alert.get("explanation")
     contributions = [
         c
         for c in (explanation if isinstance(explanation, list) else [])
         if isinstance(c, dict) and type(c.get("points", 0)) in (int, float)
     ]
-    reasons = sorted(contributions, key=lambda c: -abs(c.get("points", 0)))
+    by_size = sorted(contributions, key=lambda c: -abs(c.get("points", 0)))
     fields = ("alert_id", "kind", "lead_id", "score", "grade", "route", "model", "emitted_at")
+
+    def rows(keep: Any) -> list[dict[str, Any]]:
+        chosen = [c for c in by_size if keep(c.get("points", 0))][:3]
+        return [{"rule": _scalar(c.get("rule")), "points": c.get("points")} for c in chosen]
+
     return {
         **{name: _scalar(alert.get(name)) for name in fields},
-        "reasons": [
-            {"rule": _scalar(c.get("rule")), "points": c.get("points")} for c in reasons[:3]
-        ],
+        "reasons": rows(lambda p: p > 0),
+        "penalties": rows(lambda p: p < 0),
     }
+
+
+def alert_time(item: dict[str, Any], fallback_ms: int) -> float:
+    """When an alert was emitted, in seconds; the record's timestamp when the alert has no
+    readable ``emitted_at`` (anyone may write to the topic)."""
+    emitted = item.get("emitted_at")
+    if isinstance(emitted, str):
+        with contextlib.suppress(ValueError):
+            when = datetime.fromisoformat(emitted)
+            return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    return fallback_ms / 1000
 
 
 class HotFeed:
@@ -104,17 +125,33 @@ class HotFeed:
         return len(self._queues)
 
     def publish(self, value: bytes) -> None:
+        item = self._row(value)
+        if item is not None:
+            self._fan_out(item)
+
+    @staticmethod
+    def _row(value: bytes) -> dict[str, Any] | None:
         try:
             alert = orjson.loads(value)
         except orjson.JSONDecodeError:
-            return
-        if not isinstance(alert, dict):
-            return
-        item = summarize(alert)
+            return None
+        return summarize(alert) if isinstance(alert, dict) else None
+
+    def _fan_out(self, item: dict[str, Any]) -> None:
         self.recent.append(item)
         for queue in self._queues:
             with contextlib.suppress(asyncio.QueueFull):  # a stalled browser misses rows
                 queue.put_nowait(item)
+
+    def replay(self, records: list[tuple[bytes, int]]) -> None:
+        """Publish a backlog of ``(value, timestamp ms)`` oldest alert first, across partitions.
+
+        A backlog arrives grouped by partition; sorted by alert time, the page's rows come in the
+        order the alerts were made, and :data:`recent` holds the latest ones.
+        """
+        rows = [(row, ms) for value, ms in records if (row := self._row(value)) is not None]
+        for row, _ in sorted(rows, key=lambda pair: alert_time(pair[0], pair[1])):
+            self._fan_out(row)
 
     async def _follow(self) -> None:
         delay = 0.5
@@ -143,10 +180,7 @@ class HotFeed:
             starts = await consumer.beginning_offsets(tps)
             for tp in tps:  # replay a little history so the page starts with recent alerts
                 consumer.seek(tp, max(starts[tp], ends[tp] - RECENT))
-            backlog = await consumer.getmany(timeout_ms=200)
-            for record in sorted((r for rs in backlog.values() for r in rs), key=_timestamp):
-                if record.value is not None:
-                    self.publish(record.value)
+            self.replay(await _backlog(consumer, ends))
             while True:
                 batch = await consumer.getmany(timeout_ms=1000)
                 for records in batch.values():
@@ -167,8 +201,17 @@ class HotFeed:
             self._task = None
 
 
-def _timestamp(record: Any) -> int:
-    return int(record.timestamp)
+async def _backlog(consumer: Any, ends: dict[Any, int]) -> list[tuple[bytes, int]]:
+    """Every record up to the end offsets read at start, or what arrived within REPLAY_SECONDS."""
+    records: list[tuple[bytes, int]] = []
+    deadline = asyncio.get_running_loop().time() + REPLAY_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
+        positions = [await consumer.position(tp) for tp in ends]
+        if all(at >= end for at, end in zip(positions, ends.values(), strict=True)):
+            break
+        batch = await consumer.getmany(timeout_ms=200)
+        records += [(r.value, int(r.timestamp)) for rs in batch.values() for r in rs if r.value]
+    return records
 
 
 async def search(runtime: Runtime, prefix: str, limit: int) -> tuple[list[dict[str, Any]], bool]:

@@ -296,8 +296,11 @@ class Processor:
                     cooling_at = min(cooling_at or due.timestamp(), due.timestamp())
                 reschedule = True
         if changed and self.store.history_length:
-            # compact: [time, cause, then score, grade, hot of each model in model order]
-            entry: list[Any] = [int(now), _kind(tipping)]
+            # compact: [time, cause, then score, grade, hot of each model in model order]. The
+            # time is the event's that made the change (to the millisecond), not the batch's: a
+            # batch holds many changes, and a chart of them must not stack them on one instant.
+            changed_at = now if tipping is None else tipping.occurred_at.timestamp()
+            entry: list[Any] = [round(changed_at, 3), _kind(tipping)]
             for model in self.models:
                 score_, grade_, hot_ = stored.summaries[model.name].split("|")
                 entry += [int(score_), grade_, int(hot_)]

@@ -40,6 +40,12 @@ function row({ leadId, score, hot, line1, line2, attrs }) {
 
 const seenAlerts = new Set();
 
+function signed(points) {
+  return `${points > 0 ? "+" : ""}${points}`;
+}
+
+// Rows stay ordered by alert time, newest on top, however the alerts arrive: a replay comes
+// partition by partition, and a reconnect may bring older alerts after newer ones.
 function showAlert(alert) {
   if (seenAlerts.has(alert.alert_id)) return; // a reconnect replays the recent ones
   seenAlerts.add(alert.alert_id);
@@ -47,16 +53,20 @@ function showAlert(alert) {
   const empty = $(".empty", feed);
   if (empty) empty.remove();
   const hot = alert.kind === "hot";
-  const reasons = (alert.reasons || []).map((r) => `${r.rule} ${r.points > 0 ? "+" : ""}${r.points}`);
+  const at = Date.parse(alert.emitted_at) || 0;
+  const why = (alert.reasons || []).map((r) => `${r.rule} ${signed(r.points)}`).join(", ");
+  const against = (alert.penalties || []).map((r) => `${r.rule} ${signed(r.points)}`).join(", ");
   const item = row({
     leadId: alert.lead_id,
     score: alert.score,
     hot,
     line1: `${hot ? "hot" : "cooled"} · ${alert.grade || "–"} · ${alert.route || "no route"} · ${timeOf(alert.emitted_at)}`,
-    line2: reasons.join(", "),
-    attrs: { class: "alert fresh", "data-lead-id": alert.lead_id, "data-alert-id": alert.alert_id, "data-kind": alert.kind },
+    line2: why,
+    attrs: { class: "alert fresh", "data-lead-id": alert.lead_id, "data-alert-id": alert.alert_id, "data-kind": alert.kind, "data-at": at },
   });
-  feed.prepend(item);
+  if (against) $("a", item).append(el("span", { class: "meta penalties" }, `held back by ${against}`));
+  const later = [...feed.children].find((li) => Number(li.dataset.at) < at);
+  feed.insertBefore(item, later || null);
   while (feed.children.length > 100) feed.lastChild.remove();
 }
 
@@ -198,7 +208,7 @@ function historyChart(points) {
   }
   const t0 = points[0].t, t1 = points[points.length - 1].t;
   const most = Math.max(100, ...points.map((p) => p.score));
-  const x = (t) => left + (t1 === t0 ? (width - left - right) / 2 : ((t - t0) / (t1 - t0)) * (width - left - right));
+  const xs = spread(points.map((p) => p.t), width - left - right).map((v) => left + v);
   const y = (s) => top + (1 - s / most) * (height - top - bottom);
   for (const tick of [0, 25, 50, 75, 100]) {
     svg.append(el("svg:line", { class: "axis", x1: left, x2: width - right, y1: y(tick), y2: y(tick) }));
@@ -208,13 +218,32 @@ function historyChart(points) {
   if (t1 !== t0) {
     svg.append(el("svg:text", { class: "tick", x: width - right, y: height - 8, "text-anchor": "end" }, new Date(t1 * 1000).toLocaleString()));
   }
-  svg.append(el("svg:polyline", { class: "line", points: points.map((p) => `${x(p.t)},${y(p.score)}`).join(" ") }));
-  for (const p of points) {
-    const dot = el("svg:circle", { class: "dot", cx: x(p.t), cy: y(p.score), r: 4, "data-score": p.score });
+  // a step line: a score holds until the next change
+  const steps = points.flatMap((p, i) => (i ? [`${xs[i]},${y(points[i - 1].score)}`] : []).concat(`${xs[i]},${y(p.score)}`));
+  svg.append(el("svg:polyline", { class: "line", points: steps.join(" ") }));
+  points.forEach((p, i) => {
+    const dot = el("svg:circle", { class: "dot", cx: xs[i], cy: y(p.score), r: 4, "data-score": p.score, "data-at": p.t });
     dot.append(el("svg:title", {}, `${p.score} (${p.grade}) · ${p.cause} · ${new Date(p.t * 1000).toLocaleString()}`));
     svg.append(dot);
-  }
+  });
   return svg;
+}
+
+// x positions (0..span) for times in order: proportional to time, but never closer than MIN_GAP,
+// so changes made in one second (one batch, one burst of events) stay apart as steps instead of
+// drawing a vertical line.
+const MIN_GAP = 14;
+function spread(times, span) {
+  if (times.length === 1) return [span / 2];
+  const t0 = times[0], t1 = times[times.length - 1];
+  if (t1 === t0) return times.map((_, i) => (i * span) / (times.length - 1)); // all in one instant
+  const xs = [];
+  for (const t of times) {
+    const v = t1 === t0 ? 0 : ((t - t0) / (t1 - t0)) * span;
+    xs.push(xs.length ? Math.max(v, xs[xs.length - 1] + MIN_GAP) : v);
+  }
+  const last = xs[xs.length - 1];
+  return last > span ? xs.map((v) => (v * span) / last) : xs; // squeezed back into the chart
 }
 
 // ---- lead view ---------------------------------------------------------------------------------
@@ -222,7 +251,7 @@ function historyChart(points) {
 function historyFor(model, history) {
   // history rows are {at, cause, changes: [[model, score, grade, hot], ...]}, newest first
   const points = [];
-  for (const entry of history) {
+  for (const entry of [...history].reverse()) { // oldest first, so equal times keep their order
     for (const [name, score, grade] of entry.changes || []) {
       if (name === model) points.push({ t: entry.at, score, grade, cause: entry.cause });
     }

@@ -36,3 +36,21 @@ def test_the_worker_tunes_the_cycle_collector_for_its_batches() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["(50000,", "20,", "100)", "True"]
+
+
+def test_a_text_alert_gives_gains_as_reasons_and_penalties_apart() -> None:
+    import orjson
+
+    from streams.cli.stream_cmds import _readable
+
+    alert = {
+        "kind": "hot", "lead_id": "buyer-1", "score": 85, "grade": "A1", "route": "senior_ae",
+        "explanation": [
+            {"rule": "engagement_cap", "points": -21}, {"rule": "pricing_page", "points": 20},
+            {"rule": "webinar", "points": 20}, {"rule": "senior_title", "points": 20},
+        ],
+    }  # fmt: skip
+    assert _readable(orjson.dumps(alert)) == (
+        "HOT  buyer-1  85 A1 -> senior_ae  pricing_page +20, webinar +20, senior_title +20"
+        " (held back: engagement_cap -21)"
+    )

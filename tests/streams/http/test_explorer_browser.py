@@ -3,6 +3,7 @@ alert arrive in the live feed, open the lead, and compare what the page shows wi
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import urllib.request
@@ -13,6 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from streams.cli.demo_cmd import buyer_story
 from tests.support.paths import ROOT
 from tests.support.seeds import seed_hot_lead
 from tests.support.worker import WorkerProcess
@@ -83,6 +85,19 @@ def test_hot_lead_appears_live_and_its_page_matches_the_api(
             page.goto(f"http://127.0.0.1:{worker.port}/explorer#/")
             page.fill("#search", lead_id[:12])
             expect(page.locator(f'#results li[data-lead-id="{lead_id}"]')).to_have_count(1)
+
+            # A buyer whose events all share one second, each its own batch and so its own
+            # change: the chart keeps the changes apart instead of stacking them on one x.
+            burst = f"burst-{unique}"
+            for n, event in enumerate(buyer_story(burst, datetime.now(UTC)), start=9):
+                post_events(worker, [event])
+                worker.wait_handled(n)
+            page.goto(f"http://127.0.0.1:{worker.port}/explorer#/lead/{burst}")
+            expect(page.locator("#lead")).to_have_attribute("data-loaded", burst)
+            dots = page.locator("#history-chart circle.dot")
+            xs = [float(dots.nth(i).get_attribute("cx") or 0) for i in range(dots.count())]
+            page.screenshot(path=str(ARTIFACTS / "explorer-burst.png"), full_page=True)
+            assert len(xs) >= 3 and all(b - a >= 10 for a, b in itertools.pairwise(xs)), xs
         finally:
             browser.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,3 +28,39 @@ def test_any_message_on_the_topic_leaves_rows_a_browser_can_read(values: list[by
         feed.publish(value)
     for row in feed.recent:  # each row is sent to browsers as JSON again
         assert isinstance(orjson.loads(orjson.dumps(row)), dict)
+
+
+def _alert(n: int, emitted_at: str, explanation: list[dict[str, object]] | None = None) -> bytes:
+    return orjson.dumps(
+        {"alert_id": f"a-{n}", "kind": "hot", "lead_id": f"l-{n}", "score": 80,
+         "emitted_at": emitted_at, "explanation": explanation or []}
+    )  # fmt: skip
+
+
+def test_a_replayed_backlog_comes_out_in_alert_time_across_partitions() -> None:
+    feed = HotFeed(Settings(kafka_bootstrap="127.0.0.1:1"), "leads.hot")
+    # as a backlog arrives: partition 0's records, then partition 1's
+    partition_0 = [(_alert(1, "2026-01-05T10:00:01Z"), 1), (_alert(3, "2026-01-05T10:00:03Z"), 3)]
+    late_ms = int(datetime(2026, 1, 5, 10, 0, 4, tzinfo=UTC).timestamp() * 1000)
+    partition_1 = [(_alert(2, "2026-01-05T10:00:02Z"), 2), (_alert(4, "bad time"), late_ms)]
+    feed.replay(partition_0 + partition_1)
+    assert [row["alert_id"] for row in feed.recent] == ["a-1", "a-2", "a-3", "a-4"]
+
+
+def test_reasons_are_the_largest_gains_and_penalties_stand_apart() -> None:
+    explanation = [
+        {"rule": "engagement_cap", "points": -21},
+        {"rule": "pricing_page", "points": 20},
+        {"rule": "webinar", "points": 15},
+        {"rule": "senior_title", "points": 20},
+        {"rule": "blog", "points": 2},
+        {"rule": "personal_email", "points": -15},
+    ]
+    feed = HotFeed(Settings(kafka_bootstrap="127.0.0.1:1"), "leads.hot")
+    feed.publish(_alert(1, "2026-01-05T10:00:01Z", explanation))
+    row = feed.recent[0]
+    assert [r["rule"] for r in row["reasons"]] == ["pricing_page", "senior_title", "webinar"]
+    assert row["penalties"] == [
+        {"rule": "engagement_cap", "points": -21},
+        {"rule": "personal_email", "points": -15},
+    ]

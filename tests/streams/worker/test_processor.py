@@ -73,7 +73,8 @@ async def test_history_keeps_the_newest_changes_up_to_the_limit(
     metrics = Metrics()
     store = RedisLeadStore(client, Keys(f"p-{unique}"), 3, metrics)
     processor = Processor(store, [default_model()], metrics, max_event_bytes=65536)
-    for event in seed_hot_lead("story-lead", datetime.now(UTC)):
+    seed = seed_hot_lead("story-lead", datetime.now(UTC))
+    for event in seed:
         await processor.confirm(await processor.process(records([event])))
     history = (await store.load(["story-lead"]))["story-lead"].history
     assert len(history) == 3  # more changes happened; only the newest three are kept
@@ -82,6 +83,10 @@ async def test_history_keeps_the_newest_changes_up_to_the_limit(
     assert shown[0]["cause"] == "email_opened"
     assert shown[0]["changes"][0] == ["default", 85, "A1", True]
     assert shown[0]["at"] >= shown[-1]["at"]
+    # each change carries the time of the event that made it, not the time it was processed
+    event_times = {round(datetime.fromisoformat(e["occurred_at"]).timestamp(), 3) for e in seed}
+    times = [e["at"] for e in shown]
+    assert set(times) <= event_times and times == sorted(set(times), reverse=True), times
 
 
 async def test_worker_state_keeps_only_what_the_model_reads(
