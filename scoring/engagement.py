@@ -129,39 +129,47 @@ def engagement_points(
     )
 
 
+def _band(low: float, high: float | None) -> str:
+    """An inclusive band of counts or days in words: "3 or more", "exactly 2", "2 to 5"."""
+    if high is None or math.isinf(high):
+        return f"{low:g} or more"
+    return f"exactly {low:g}" if low == high else f"{low:g} to {high:g}"
+
+
 def _bin(r: EngagementRuleC) -> str:
     """The counts a frequency rule or count bin wants, as its detail shows them."""
     if r.min_count is None:
         return ""
-    if r.max_count is None:
-        return f" (>= {r.min_count})"
-    if r.max_count == r.min_count:
-        return f" ({r.min_count})"
-    return f" ({r.min_count}-{r.max_count})"
+    return f" ({_band(r.min_count, r.max_count)})"
 
 
 def _detail(r: EngagementRuleC, decayed: float, n: float) -> str:
-    """How a fired rule's points were made, as a sentence a sales rep can check."""
-    count = f"{int(n)} event(s)"
+    """How a fired rule's points were made, as a sentence a sales rep can check.
+
+    Each kind of rule says what it counted and how the points follow from it, e.g. "4 events in
+    the last 7 days (2 to 5): 6" or "latest event 14 or more days ago: -6".
+    """
+    count = f"{int(n)} event{'' if int(n) == 1 else 's'}"
     bin_ = _bin(r)
     if r.since is not None:
         low, high = r.since[0] / DAY, r.since[1] / DAY
-        span = f"{low:g}+ days" if math.isinf(high) else f"{low:g}-{high:g} days"
-        return f"last event {span} ago: {r.points:g}"
+        if math.isinf(high):
+            span = f"{low:g} or more"
+        else:
+            span = f"under {high:g}" if low == 0 else f"{low:g} to under {high:g}"
+        return f"latest event {span} days ago: {r.points:g}"
     if r.distinct is not None:
-        low, high = r.distinct
-        band = f"{low:g}+" if math.isinf(high) else f"{low:g}-{high:g}"
-        band = f"{low:g}" if low == high else band
+        band = _band(*r.distinct)
         days = "" if r.within is None else f" in the last {r.within / DAY:g} days"
         return f"{int(n)} different kinds of engagement{days} ({band}): {r.points:g}"
     if r.within is not None:
         days = f"in the last {r.within / DAY:g} days"
         if r.min_count is None:
-            return f"{count} {days} x {r.points:g}"
+            return f"{count} {days}, {r.points:g} each"
         return f"{count} {days}{bin_}: {r.points:g}"
     if r.min_count is None:
-        return f"{count}, decayed weight {decayed:.3f} x {r.points:g}"
-    return f"{count}{bin_}, {r.points:g} decayed by {decayed:.3f}"
+        return f"{count}, worth {decayed:.2f} after decay, {r.points:g} each"
+    return f"{count}{bin_}: {r.points:g}, x {decayed:.2f} for their age"
 
 
 def engagement_parts(

@@ -75,7 +75,7 @@ def test_recency_scores_how_long_the_lead_has_been_quiet() -> None:
     assert parts(14, one)["quiet_2w"] == -6  # no decay: recency is the point
     score = evaluate(build([one], MODEL), MODEL, T0 + 20 * DAY)
     [detail] = [c.detail for c in score.explanation if c.rule == "quiet_2w"]
-    assert detail == "last event 14+ days ago: -6"
+    assert detail == "latest event 14 or more days ago: -6"
 
 
 def test_the_state_keeps_only_as_many_times_as_the_windows_count() -> None:
@@ -122,7 +122,7 @@ def test_distinct_signals_count_kinds_of_engagement_not_events() -> None:
     assert parts(3, *kinds)["broad"] == 8  # no decay: a breadth band fires whole
     assert parts(300, *kinds)["broad"] == 8
     detail = evaluate(build(kinds, MODEL), MODEL, T0 + 3 * DAY).explanation
-    assert any("3 different kinds of engagement (3+)" in c.detail for c in detail)
+    assert any("3 different kinds of engagement (3 or more)" in c.detail for c in detail)
 
 
 def test_distinct_signals_in_a_window_count_kinds_seen_in_it() -> None:
@@ -146,3 +146,23 @@ def test_distinct_signals_in_a_window_count_kinds_seen_in_it() -> None:
 def test_distinct_signals_refuse_what_they_cannot_mean(rule: str, problem: str) -> None:
     with pytest.raises(ModelError, match=problem):
         parse_model(f"name: bad\nversion: 1\nengagement:\n  rules:\n    - {rule}\n")
+
+
+def test_every_kind_of_rule_explains_itself_in_words() -> None:
+    events = [
+        event("page_view", T0, path="/pricing"),
+        event("page_view", T0 + DAY, path="/blog"),
+        event("email_opened", T0 + DAY),
+        event("email_opened", T0 + 2 * DAY),
+        event("meeting_booked", T0 + 2 * DAY),
+    ]
+    score = evaluate(build(events, MODEL), MODEL, T0 + 3 * DAY)
+    details = {c.rule: c.detail for c in score.explanation}
+    assert details == {
+        "pricing_7d": "1 event in the last 7 days, 5 each",
+        "opens_2_3": "2 events (2 to 3): 4, x 0.93 for their age",
+        "busy_week": "5 events in the last 7 days (4 or more): 10",
+        "fresh": "latest event under 2 days ago: 7",
+        "broad": "4 different kinds of engagement (3 or more): 8",
+        "broad_pages_7d": "2 different kinds of engagement in the last 7 days (exactly 2): 2",
+    }
