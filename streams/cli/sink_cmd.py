@@ -12,6 +12,7 @@ from streams.cli import app
 from streams.cli.reach import services
 from streams.cli.setup import settings_or_exit
 from streams.observability.logs import setup
+from streams.sinks.metrics import serve
 from streams.sinks.webhook import Format, SinkOptions, WebhookSink
 
 sink_app = typer.Typer(help="Deliver alerts from the routing topic to other systems.")
@@ -34,11 +35,18 @@ def webhook(
     include_cooled: bool = typer.Option(
         False, "--include-cooled", help="Also post coolings, not only hot alerts."
     ),
+    http_host: str = typer.Option(
+        "127.0.0.1", "--http-host", help="Address of the sink's /metrics and /healthz."
+    ),
+    http_port: int = typer.Option(
+        6067, "--http-port", min=0, max=65535, help="Port of /metrics and /healthz (0: none)."
+    ),
 ) -> None:
     """Post each hot-lead alert to a webhook; retried, deduplicated, committed after delivery.
 
     Alerts that cannot be delivered go to the dead-letter topic with the reason in a header.
-    Stops cleanly on SIGINT or SIGTERM.
+    Serves Prometheus metrics at /metrics and its health at /healthz. Stops cleanly on SIGINT or
+    SIGTERM: no new alert is started, a pending retry is given up for the next sink.
     """
     if fmt not in ("slack", "json"):
         raise typer.BadParameter("use slack or json", param_hint="--format")
@@ -60,7 +68,15 @@ def webhook(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        await WebhookSink(settings, options).run(stop)
+        sink = WebhookSink(settings, options)
+        runner = None
+        if http_port:
+            runner = await serve(sink.metrics, sink.liveness, http_host, http_port)
+        try:
+            await sink.run(stop)
+        finally:
+            if runner is not None:
+                await runner.cleanup()
 
     with services(settings, "sink webhook", kafka=True, redis=True):
         asyncio.run(main())

@@ -13,12 +13,20 @@ Delivery is at least once and never twice on purpose:
   and the sink moves on instead of blocking every later alert behind it.
 
 Logs name alerts by id only; the payload itself goes only to the configured endpoint.
+
+Supervision: the sink counts what it does in :class:`~streams.sinks.metrics.SinkMetrics` and
+reports in :class:`~streams.sinks.metrics.Liveness` when it last polled, for ``/metrics`` and
+``/healthz``. Stopping is graceful: once ``stop`` is set the sink settles no new record, abandons a
+retry it was waiting to make (releasing its claim, leaving the offset uncommitted, so whoever takes
+the partition over posts it), and closes its clients, well within a supervisor's stop timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,10 +36,11 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.structs import OffsetAndMetadata
 from redis.asyncio import Redis
 
-from streams.errors import DeliveryFailed
+from streams.errors import DeliveryFailed, Stopping
 from streams.kafka.clients import kafka_consumer, kafka_producer
 from streams.kafka.messages import dead_letter
 from streams.settings import Settings
+from streams.sinks.metrics import Liveness, SinkMetrics
 from streams.state.keys import Keys
 from streams.state.redis_store import connect
 
@@ -57,8 +66,17 @@ class SinkOptions:
 
 
 def top_reasons(alert: dict[str, Any], count: int = 3) -> list[dict[str, Any]]:
+    """The largest positive contributions: what made the lead hot (penalties are apart)."""
     contributions = alert.get("explanation") or []
-    return sorted(contributions, key=lambda c: -abs(c.get("points", 0)))[:count]
+    ranked = sorted(contributions, key=lambda c: -c.get("points", 0))
+    return [c for c in ranked if c.get("points", 0) > 0][:count]
+
+
+def penalties(alert: dict[str, Any], count: int = 2) -> list[dict[str, Any]]:
+    """The largest negative contributions, shown apart so none reads as a reason to call."""
+    contributions = alert.get("explanation") or []
+    ranked = sorted(contributions, key=lambda c: c.get("points", 0))
+    return [c for c in ranked if c.get("points", 0) < 0][:count]
 
 
 def slack_message(alert: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +107,13 @@ def slack_message(alert: dict[str, Any]) -> dict[str, Any]:
     ]
     if why:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Why*\n{why}"}})
+    against = "\n".join(
+        f"• {c.get('rule')} {c.get('points', 0):+d}: {c.get('detail', '')}"
+        for c in penalties(alert)
+    )
+    if against:
+        text = f"*Held back by*\n{against}"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     return {"text": summary, "blocks": blocks}
 
 
@@ -106,9 +131,17 @@ def backoff_delays(options: SinkOptions) -> list[float]:
 class WebhookSink:
     """Consume routing events and deliver each one; see the module docstring for the guarantees."""
 
-    def __init__(self, settings: Settings, options: SinkOptions) -> None:
+    def __init__(
+        self, settings: Settings, options: SinkOptions, metrics: SinkMetrics | None = None
+    ) -> None:
         self.settings = settings
         self.options = options
+        self.metrics = metrics or SinkMetrics()
+        # stuck: no poll for longer than the slowest delivery (every attempt timing out, every
+        # backoff waited) could take, plus a margin
+        slowest = options.max_attempts * options.request_timeout + sum(backoff_delays(options))
+        self.liveness = Liveness(stall_after=slowest + 30.0)
+        self._stop = asyncio.Event()
         self.group_id = options.group_id or f"{settings.app_id}-webhook"
         self.keys = Keys(settings.redis_prefix)
         self.delivered = 0
@@ -120,7 +153,7 @@ class WebhookSink:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Deliver until ``stop`` is set (or forever)."""
-        stop = stop or asyncio.Event()
+        stop = self._stop = stop or asyncio.Event()
         consumer = kafka_consumer(
             self.settings,
             self.settings.topics.hot,
@@ -137,11 +170,18 @@ class WebhookSink:
             async with aiohttp.ClientSession(timeout=timeout) as http:
                 while not stop.is_set():
                     batch = await consumer.getmany(timeout_ms=500, max_records=100)
+                    self.liveness.polled(len(consumer.assignment()))
+                    self.metrics.last_poll.set_to_current_time()
                     for tp, records in batch.items():
                         for record in records:
+                            if stop.is_set():
+                                break  # the rest is read again by whoever takes the partition
                             await self._settle(record, http, redis, producer)
                             await consumer.commit({tp: OffsetAndMetadata(record.offset + 1, "")})
+        except Stopping:
+            log.info("stopped during a retry; the alert is left for the next sink")
         finally:
+            self.liveness.stopping = True
             await consumer.stop()
             await producer.stop()
             await redis.aclose()
@@ -169,16 +209,24 @@ class WebhookSink:
             return
         key = self._dedupe_key(alert_id)
         if not await self._claim(redis, key):
+            self.metrics.duplicates.inc()
             self.duplicates += 1
             log.info("alert %s was already delivered; skipped", alert_id)
             return
+        started = time.monotonic()
         try:
             await self._post(http, alert_id, body)
         except DeliveryFailed as failure:
+            self.metrics.failed.labels(failure.reason).inc()
             await redis.delete(key)
             await self._dead_letter(producer, record, failure.reason, failure.detail)
             return
+        except Stopping:
+            await redis.delete(key)  # the next sink may post it at once, not after the claim TTL
+            raise
         await redis.set(key, _SENT, ex=self.options.sent_ttl)
+        self.metrics.delivery_seconds.observe(time.monotonic() - started)
+        self.metrics.delivered.inc()
         self.delivered += 1
         log.info("alert %s delivered", alert_id)
 
@@ -222,10 +270,18 @@ class WebhookSink:
                     problem,
                     delays[attempt],
                 )
-                await asyncio.sleep(delays[attempt])
+                self.metrics.retried.inc()
+                await self._wait(delays[attempt])
         raise DeliveryFailed(
             "webhook-failed", f"{problem} after {self.options.max_attempts} attempts"
         )
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep before a retry, unless the sink is asked to stop: then give the alert up."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        if self._stop.is_set():
+            raise Stopping("the sink is stopping")
 
     async def _dead_letter(
         self, producer: AIOKafkaProducer, record: ConsumerRecord, reason: str, detail: str
@@ -247,6 +303,7 @@ class WebhookSink:
             headers=list(letter.headers),
         )
         self.dead_lettered += 1
+        self.metrics.dead_lettered.labels(reason).inc()
         log.warning(
             "alert at %s:%d:%d dead-lettered: %s (%s)",
             record.topic,

@@ -122,3 +122,17 @@ def test_docker_compose_accepts_the_file_when_it_is_installed() -> None:
         check=False,
     )
     assert checked.returncode == 0, checked.stderr.decode()
+
+
+def test_the_sink_service_is_supervised_like_its_systemd_unit() -> None:
+    sink = _compose()["services"]["sink"]
+    assert sink["profiles"] == ["sink"]  # only on request: it needs a webhook URL
+    assert sink["restart"] == "on-failure"
+    assert "6067/healthz" in " ".join(sink["healthcheck"]["test"])
+    assert "--http-port 6067" in sink["command"][-1]
+    unit = (ROOT / "ops" / "systemd" / "leadscore-sink.service").read_text()
+    assert "Restart=on-failure" in unit and "KillSignal=SIGTERM" in unit
+    assert "leadscore sink webhook --url ${LEADSCORE_SINK_URL} --http-port 6067" in unit
+    scrape = yaml.safe_load((ROOT / "ops" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in scrape["scrape_configs"]}
+    assert jobs["leadscore-sink"]["static_configs"][0]["targets"] == ["sink:6067"]

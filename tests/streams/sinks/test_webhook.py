@@ -16,13 +16,14 @@ from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
+from aiohttp import ClientSession, web
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
+from streams.sinks.metrics import Liveness
 from streams.sinks.webhook import SinkOptions, WebhookSink, backoff_delays, slack_message
-from tests.support.worker import publish_raw, read_topic
+from tests.support.worker import free_port, publish_raw, read_topic
 
 integration = pytest.mark.integration
 LEADSCORE = str(Path(sys.executable).with_name("leadscore"))
@@ -64,6 +65,27 @@ def test_slack_message_names_lead_score_grade_route_and_top_reasons() -> None:
     assert why.count("•") == 3  # the three largest contributions only
     assert all(rule in why for rule in ("senior_title", "pricing_page", "webinar_attended"))
     assert "target_industry" not in why and "email_opened" not in why
+
+
+def test_penalties_are_not_reasons_and_are_shown_apart() -> None:
+    alert = make_alert("lead-8")
+    alert["explanation"].append({"rule": "engagement_cap", "kind": "engagement", "points": -21})
+    alert["explanation"][0]["points"] = 25
+    blocks = slack_message(alert)["blocks"]
+    why, held = blocks[-2]["text"]["text"], blocks[-1]["text"]["text"]
+    assert why.startswith("*Why*") and "engagement_cap" not in why
+    assert held.startswith("*Held back by*") and "engagement_cap -21" in held
+
+
+def test_health_says_starting_ok_stalled_and_stopping() -> None:
+    liveness = Liveness(stall_after=30.0)
+    assert liveness.report() == (503, {"status": "starting"})
+    liveness.polled(assigned=2)
+    assert liveness.report() == (200, {"status": "ok", "assigned_partitions": 2})
+    liveness.last_poll -= 31
+    assert liveness.report()[1]["status"] == "stalled"
+    liveness.stopping = True
+    assert liveness.report() == (503, {"status": "stopping"})
 
 
 def test_backoff_doubles_and_is_capped() -> None:
@@ -212,6 +234,21 @@ async def test_retries_dead_letters_and_dedupes(settings: Settings, webhook: Web
     assert detail["leadscore.detail"] == b"HTTP 500 after 3 attempts"
     assert detail["leadscore.topic"] == settings.topics.hot.encode()
 
+    # what Prometheus sees of the same run
+    def sample(name: str, **labels: str) -> float | None:
+        return sink.metrics.registry.get_sample_value(name, labels)
+
+    assert sample("leadscore_sink_delivered_total") == 2
+    assert sample("leadscore_sink_retried_total") == 4  # flaky twice, broken twice
+    assert sample("leadscore_sink_failed_total", reason="webhook-failed") == 1
+    assert sample("leadscore_sink_failed_total", reason="webhook-rejected") == 1
+    assert sample("leadscore_sink_dead_lettered_total", reason="invalid-alert") == 1
+    assert sample("leadscore_sink_dead_lettered_total", reason="webhook-failed") == 1
+    assert sample("leadscore_sink_duplicates_total") == 1
+    assert sample("leadscore_sink_delivery_seconds_count") == 2
+    # the flaky one waited out two backoffs before its 2xx
+    assert (sample("leadscore_sink_delivery_seconds_sum") or 0) >= 0.03
+
 
 @integration
 async def test_a_restarted_sink_does_not_post_again(settings: Settings, webhook: Webhook) -> None:
@@ -259,6 +296,32 @@ async def test_offset_is_committed_only_after_delivery(
 
 
 @integration
+async def test_stopping_gives_up_a_pending_retry_for_the_next_sink(
+    settings: Settings, webhook: Webhook
+) -> None:
+    alert = make_alert("lead-retry")
+    webhook.scripts = {alert["alert_id"]: [503]}  # fails once, then would succeed
+    await publish(settings, [orjson.dumps(alert)])
+    first = WebhookSink(settings, SinkOptions(url=webhook.url, backoff=600.0))
+    stop = asyncio.Event()
+    task = asyncio.create_task(first.run(stop))
+    await asyncio.wait_for(webhook.arrived.wait(), 60)
+    await asyncio.sleep(0.2)  # now in its ten-minute backoff
+    started = time.monotonic()
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert time.monotonic() - started < 5  # a supervisor's stop timeout is not waited out
+    assert await committed(settings, first.group_id) == 0
+    assert first.liveness.report()[0] == 503
+
+    # a second sink posts it at once: the first released its claim as it stopped
+    second = WebhookSink(settings, SinkOptions(url=webhook.url, backoff=0.01))
+    await run_until_committed(second, settings, 1)
+    assert webhook.requests[alert["alert_id"]] == [503, 200]
+    assert second.liveness.stall_after > 30
+
+
+@integration
 async def test_cli_delivers_and_stops_on_sigterm(
     settings: Settings, webhook: Webhook, unique: str
 ) -> None:
@@ -272,8 +335,9 @@ async def test_cli_delivers_and_stops_on_sigterm(
         LEADSCORE_TOPIC_PREFIX=settings.topic_prefix,
         LEADSCORE_REDIS_PREFIX=settings.redis_prefix,
     )
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
-        LEADSCORE, "sink", "webhook", "--url", webhook.url, env=env,
+        LEADSCORE, "sink", "webhook", "--url", webhook.url, "--http-port", str(port), env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -283,6 +347,12 @@ async def test_cli_delivers_and_stops_on_sigterm(
             return await committed(settings, f"t-{unique}-webhook") == 1
 
         await until(done, "the CLI sink to deliver")
+        async with ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as health:
+                assert health.status == 200, await health.text()
+                assert (await health.json())["status"] == "ok"
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as scraped:
+                assert "leadscore_sink_delivered_total 1.0" in await scraped.text()
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
