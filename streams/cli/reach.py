@@ -44,7 +44,7 @@ def redis_address(url: str) -> str:
 def _why(exc: BaseException) -> str:
     """The cause in a few words: the deepest message, without aiokafka's or asyncio's wrapping."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS: {exc.verify_message}"
+        return f"TLS: certificate verify failed, {exc.verify_message}"
     if isinstance(exc, ssl.SSLError):
         return f"TLS: {exc.reason or exc}"
     if isinstance(exc, ConnectionRefusedError):
