@@ -23,7 +23,7 @@ from scoring.model import Model
 from scoring.routing import route
 from scoring.rules import CompiledModel, compiled
 from scoring.state import LeadState, event_digest
-from scoring.thresholds import Transition, is_hot, update_hot
+from scoring.thresholds import Transition, is_hot, step
 
 __all__ = [
     "Contribution",
@@ -224,6 +224,15 @@ def evaluate(state: LeadState, model: Model, at: datetime, explained: bool = Tru
         expected_conversion=None if model.calibration is None else model.calibration.rate_at(score),
         base_rate=None if model.calibration is None else model.calibration.base_rate,
     )
+
+
+def update_hot(state: LeadState, score: Score, model: Model) -> Transition | None:
+    """Record ``score`` in the hysteresis memory of ``state``; returns the transition, if any.
+
+    ``score`` must come from :func:`evaluate` on the same state and model. It lives here, beside
+    :class:`Score`, so that :mod:`scoring.thresholds` stays below the engine and needs no score.
+    """
+    return step(state, score.score, model.thresholds)
 
 
 def cools_at(state: LeadState, model: Model, now: datetime) -> datetime | None:

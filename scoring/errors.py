@@ -43,3 +43,10 @@ class EventValidationError(_ProblemsError):
 
 class ModelError(_ProblemsError):
     """A model file is malformed; ``problems`` lists every issue, not just the first."""
+
+
+class TimeProblem(ScoringError, ValueError):
+    """A time that is not RFC 3339 or cannot be placed on the UTC calendar; says which.
+
+    A ``ValueError`` too, so that pydantic reports it as the field's validation error.
+    """

@@ -15,10 +15,12 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
+from annotated_types import MaxLen, MinLen
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
-from scoring.errors import EventValidationError, Problem
+from scoring.errors import EventValidationError, Problem, TimeProblem
 
 MAX_ID_LENGTH = 200
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -33,10 +35,6 @@ _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
     r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
-
-
-class TimeProblem(ValueError):
-    """A time that is not RFC 3339 or cannot be placed on the UTC calendar; says which."""
 
 
 def parse_time(value: str) -> datetime:
@@ -152,10 +150,14 @@ class Event(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    event_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    event_id: str = Field(
+        min_length=1, max_length=MAX_ID_LENGTH, description="Unique per event; repeats count once."
+    )
     lead_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     type: EventType
-    occurred_at: datetime
+    occurred_at: datetime = Field(
+        description="RFC 3339 with a time zone, not before 2000-01-01."
+    )
     account_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_LENGTH)
     properties: dict[str, Any] = Field(default_factory=dict)
 
@@ -242,6 +244,11 @@ def parse_event(raw: bytes | str | Mapping[str, Any], now: datetime | None = Non
 
 
 _FIELDS = frozenset(Event.model_fields)
+# The fields quick_fields checks by hand, one by one; a test holds this equal to Event's fields,
+# so a field added to the model cannot slip through the fast path unchecked.
+QUICK_CHECKED_FIELDS = frozenset(
+    {"event_id", "lead_id", "type", "occurred_at", "account_id", "properties"}
+)
 _TYPES: dict[str, EventType] = {t.value: t for t in EventType}
 _EARLIEST_S = EARLIEST.timestamp()
 
@@ -300,15 +307,49 @@ def quick_fields(
     return event_id, lead_id, event_type.value, t, props
 
 
-def event_json_schema() -> dict[str, Any]:
+def _text_limits(field: FieldInfo) -> dict[str, Any]:
+    """A string field's JSON Schema, with the length limits the model itself enforces."""
+    schema: dict[str, Any] = {"type": "string"}
+    for limit in field.metadata:
+        if isinstance(limit, MinLen):
+            schema["minLength"] = limit.min_length
+        elif isinstance(limit, MaxLen):
+            schema["maxLength"] = limit.max_length
+    return schema
+
+
+def _wire_schema(name: str, field: FieldInfo) -> dict[str, Any]:
+    """How one field of :class:`Event` looks on the wire. Every field needs a case here: a field
+    added to the model without one makes the schema fail to generate, and the shipped schema test
+    with it."""
+    if name in ("event_id", "lead_id"):
+        schema = _text_limits(field)
+    elif name == "type":
+        schema = {"enum": [t.value for t in EventType]}
+    elif name == "occurred_at":
+        schema = {"type": "string", "format": "date-time"}
+    elif name == "account_id":
+        schema = {"anyOf": [_text_limits(field), {"type": "null"}]}
+    elif name == "properties":
+        scalar: dict[str, Any] = {"type": ["string", "number", "boolean", "null"]}
+        flat = {"anyOf": [scalar, {"type": "array", "items": {"type": "string"}}]}
+        schema = {"type": "object", "additionalProperties": flat, "default": {}}
+    else:
+        raise KeyError(f"Event.{name} has no wire schema; add it to scoring.events._wire_schema")
+    if field.description:
+        schema["description"] = field.description
+    return schema
+
+
+def event_json_schema(model: type[Event] = Event) -> dict[str, Any]:
     """The JSON Schema of an event, as published in ``scoring/schema/event.schema.json``.
 
-    Written by hand rather than generated from :class:`Event`, because the contract (RFC 3339
-    strings, per-type property rules) is about the wire format, not about Python types.
+    Generated from :class:`Event`: the field names, which are required, their length limits and
+    descriptions come from the model, and :func:`_wire_schema` says how each looks on the wire
+    (RFC 3339 strings, not Python datetimes). The per-type property rules are the ones
+    :func:`_property_problems` applies, written as JSON Schema conditions.
     """
-    scalar: dict[str, Any] = {"type": ["string", "number", "boolean", "null"]}
-    flat_value: dict[str, Any] = {"anyOf": [scalar, {"type": "array", "items": {"type": "string"}}]}
-    identifier = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}
+    fields = model.model_fields
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://leadscore.dev/schema/event.schema.json",
@@ -316,23 +357,8 @@ def event_json_schema() -> dict[str, Any]:
         "description": "One thing a lead did or one update of a lead's profile.",
         "type": "object",
         "additionalProperties": False,
-        "required": ["event_id", "lead_id", "type", "occurred_at"],
-        "properties": {
-            "event_id": {**identifier, "description": "Unique per event; repeats count once."},
-            "lead_id": identifier,
-            "type": {"enum": [t.value for t in EventType]},
-            "occurred_at": {
-                "type": "string",
-                "format": "date-time",
-                "description": "RFC 3339 with a time zone, not before 2000-01-01.",
-            },
-            "account_id": {"anyOf": [identifier, {"type": "null"}]},
-            "properties": {
-                "type": "object",
-                "additionalProperties": flat_value,
-                "default": {},
-            },
-        },
+        "required": [name for name, field in fields.items() if field.is_required()],
+        "properties": {name: _wire_schema(name, field) for name, field in fields.items()},
         "allOf": [
             {
                 "if": {"properties": {"type": {"const": "page_view"}}},

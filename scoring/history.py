@@ -15,7 +15,7 @@ from typing import Any
 
 from scoring.engine import Score, apply_record, evaluate
 from scoring.model import Model
-from scoring.offline import Record
+from scoring.offline import ReplayEntry
 from scoring.rules import compiled
 from scoring.state import LeadState, event_digest
 
@@ -24,7 +24,7 @@ class History:
     """Every lead's events as compact records, sorted once and cut at any time afterwards."""
 
     def __init__(self) -> None:
-        self.by_lead: dict[str, list[Record]] = {}
+        self.by_lead: dict[str, list[ReplayEntry]] = {}
         self._sorted = True
 
     def add(
@@ -60,7 +60,7 @@ class History:
         return evaluate(self.state(lead_id, model, at), model, at)
 
 
-def fold(lead_id: str, records: Iterable[Record], model: Model) -> LeadState:
+def fold(lead_id: str, records: Iterable[ReplayEntry], model: Model) -> LeadState:
     """Apply records (already in time order) to a fresh state."""
     cm = compiled(model)
     state = LeadState.new(lead_id)

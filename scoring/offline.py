@@ -27,12 +27,12 @@ from scoring.state import LeadState, event_digest
 from scoring.thresholds import step
 
 # (occurred_at epoch seconds, event id digest, type, properties)
-Record = tuple[float, bytes, str, dict[str, Any]]
+ReplayEntry = tuple[float, bytes, str, dict[str, Any]]
 
 PROFILE_UPDATED = "profile_updated"
 
 
-def replay(lead_id: str, records: list[Record], model: Model) -> LeadState:
+def replay(lead_id: str, records: list[ReplayEntry], model: Model) -> LeadState:
     """Build a lead's state from its records (sorted by time), stepping the hysteresis memory."""
     cm = compiled(model)
     thresholds = model.thresholds
@@ -83,7 +83,7 @@ class Batch:
             raise ValueError("at must be timezone-aware")
         self.at = at
         self._at_s = at.timestamp()
-        self.by_lead: dict[str, list[Record]] = {}
+        self.by_lead: dict[str, list[ReplayEntry]] = {}
 
     def add(self, event: Event) -> None:
         """Add a validated event; events after ``at`` are dropped."""

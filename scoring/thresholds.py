@@ -8,13 +8,10 @@ Only after cooling can the lead cross again, and each crossing is numbered.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from scoring.model import Model, Thresholds
+from scoring.model import Thresholds
 from scoring.state import LeadState
-
-if TYPE_CHECKING:
-    from scoring.engine import Score
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +38,3 @@ def step(state: LeadState, score: int, thresholds: Thresholds) -> Transition | N
         return Transition("hot", state.crossings)
     return Transition("cooled", state.crossings)
 
-
-def update_hot(state: LeadState, score: Score, model: Model) -> Transition | None:
-    """Record ``score`` in the hysteresis memory of ``state``; returns the transition, if any.
-
-    ``score`` must come from :func:`scoring.engine.evaluate` on the same state and model.
-    """
-    return step(state, score.score, model.thresholds)

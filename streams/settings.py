@@ -1,6 +1,6 @@
 """Every setting of the worker and the CLI, read from ``LEADSCORE_*`` environment variables.
 
-Each field is documented here, where it is declared; a test checks the README's table against
+Each field is documented here, where it is declared; a test checks docs/configuration.md against
 this class, so the two cannot drift apart.
 """
 
@@ -117,7 +117,7 @@ class Settings(BaseSettings):
         description="Leads the worker keeps decoded in memory after writing them, so their next "
         "events skip reading Redis (about 4.5 KB each; 0: off).",
     )
-    # zstd by measurement (README, Performance): the scores topic in 13% of its raw bytes, about
+    # zstd by measurement (docs/performance.md): the scores topic in 13% of its raw bytes, about
     # as small as gzip at a fifth of its CPU, with no measurable loss of worker throughput.
     output_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
         "zstd",

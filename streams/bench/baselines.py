@@ -17,10 +17,12 @@ from aiokafka.structs import TopicPartition
 
 from streams.bench.proc import Child, child_env
 from streams.bench.timing import Progress
+from streams.kafka.clients import kafka_consumer, kafka_environment
+from streams.settings import Settings
 
 
 async def raw_consume(
-    bootstrap: str,
+    settings: Settings,
     topics: Sequence[str],
     total: int,
     limit: float,
@@ -31,9 +33,7 @@ async def raw_consume(
     No group means no join or rebalance, and the consumer runs in the benchmark's own process:
     this is as fast as Python reads this broker, the figure the others are measured against.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
+    consumer = kafka_consumer(settings, group_id=None, enable_auto_commit=False)
     started = time.time()
     await consumer.start()
     try:
@@ -77,7 +77,7 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 
 async def faust_bare(
-    bootstrap: str,
+    settings: Settings,
     topics: Sequence[str],
     total: int,
     app_id: str,
@@ -97,7 +97,7 @@ async def faust_bare(
 
     result = workdir / "faust-bare.json"
     env = child_env(
-        BENCH_FAUST_BOOTSTRAP=bootstrap,
+        **kafka_environment(settings),  # the child builds its Faust app from these settings
         BENCH_FAUST_TOPICS=",".join(topics),
         BENCH_FAUST_EVENTS=str(total),
         BENCH_FAUST_RESULT=str(result),

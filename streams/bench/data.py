@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from scoring.events import EventType
 from scoring.simulate import simulate
-from streams.settings import TopicNames
-from streams.topics import topic_for
+from streams.kafka.clients import kafka_producer
+from streams.kafka.topics import topic_for
+from streams.settings import Settings, TopicNames
 
 SIM_DAYS = 30.0
 SEED = 6
@@ -83,7 +83,7 @@ def generate(
 
 
 async def preload(
-    bootstrap: str,
+    settings: Settings,
     messages: list[tuple[str, bytes, bytes]],
     progress: Callable[[int], None] | None = None,
     chunk: int = 5000,
@@ -92,9 +92,7 @@ async def preload(
 
     Sent in chunks so the progress bar moves and the producer's buffer never fills.
     """
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=256 * 1024
-    )
+    producer = kafka_producer(settings, acks="all", linger_ms=20, max_batch_size=256 * 1024)
     await producer.start()
     try:
         for start in range(0, len(messages), chunk):

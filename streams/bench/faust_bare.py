@@ -1,7 +1,8 @@
 """A Faust app that only decodes: the ceiling of Faust's stream machinery on this broker.
 
 Run as ``python -m streams.bench.faust_bare`` by the benchmark, configured by ``BENCH_FAUST_*``
-environment variables. Its agent is shaped like the worker's (same topics, ``take_events`` with the
+environment variables and reaching Kafka as the benchmark does, through the ``LEADSCORE_KAFKA_*``
+ones it passes on. Its agent is shaped like the worker's (same topics, ``take_events`` with the
 same batch size and wait, one coroutine) but does nothing with a batch except ``orjson.loads`` each
 value, so the gap between it and the worker is the cost of the scoring, Redis and publishing.
 When it has seen ``BENCH_FAUST_EVENTS`` records it writes its timings to ``BENCH_FAUST_RESULT``
@@ -18,10 +19,13 @@ from typing import Any
 import faust
 import orjson
 
+from streams.kafka.clients import faust_options
+from streams.settings import Settings
+
 
 def build() -> faust.App:
     env = os.environ
-    bootstrap = env["BENCH_FAUST_BOOTSTRAP"]
+    settings = Settings()  # the Kafka settings the benchmark passed on, the rest defaults
     topics = env["BENCH_FAUST_TOPICS"].split(",")
     total = int(env["BENCH_FAUST_EVENTS"])
     result = Path(env["BENCH_FAUST_RESULT"])
@@ -29,7 +33,7 @@ def build() -> faust.App:
     within = float(env.get("BENCH_FAUST_BATCH_WITHIN", "0.02"))
     app = faust.App(
         env["BENCH_FAUST_APP_ID"],
-        broker=[f"kafka://{s.strip()}" for s in bootstrap.split(",")],
+        broker=[f"kafka://{s.strip()}" for s in settings.kafka_bootstrap.split(",")],
         store="memory://",
         autodiscover=False,
         web_enabled=False,
@@ -37,6 +41,7 @@ def build() -> faust.App:
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        **faust_options(settings),
     )
     inputs = app.topic(*topics, key_serializer="raw", value_serializer="raw")
     started = time.time()

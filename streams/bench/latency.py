@@ -21,13 +21,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from scoring.events import EventType
 from scoring.simulate import live_events
-from streams.settings import TopicNames
-from streams.topics import topic_for
+from streams.kafka.clients import kafka_consumer, kafka_producer
+from streams.kafka.topics import topic_for
+from streams.settings import Settings, TopicNames
 
 TICK = 0.005
 
@@ -85,7 +86,7 @@ def _clock() -> Iterator[datetime]:
 
 
 async def measure(
-    bootstrap: str,
+    settings: Settings,
     topics: TopicNames,
     roundtrip_topic: str,
     rate: float,
@@ -96,11 +97,11 @@ async def measure(
     progress: Callable[[float], None] | None = None,
 ) -> LatencyResult:
     """Produce ``rate`` events/s for ``seconds``, then wait until ``caught_up(produced)``."""
-    producer = AIOKafkaProducer(  # configured like streams.publisher.Publisher
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    producer = kafka_producer(  # configured like streams.kafka.publisher.Publisher
+        settings, acks="all", enable_idempotence=True, linger_ms=5
     )
-    outputs = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    roundtrip = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    outputs = kafka_consumer(settings, group_id=None)
+    roundtrip = kafka_consumer(settings, group_id=None)
     await producer.start()
     await outputs.start()
     await roundtrip.start()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from streams.keys import Keys
+from streams.state.keys import Keys
 
 
 async def used_memory(client: aioredis.Redis) -> int:

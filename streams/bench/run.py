@@ -21,17 +21,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from streams.bench import baselines, data, latency, memory
 from streams.bench.e2e import Worker
 from streams.bench.proc import LEADSCORE, Child, child_env
-from streams.keys import Keys
+from streams.kafka.clients import kafka_admin, kafka_environment
+from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
-from streams.store import connect
-from streams.topics import ensure_topics
+from streams.state.keys import Keys
+from streams.state.redis_store import connect
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,6 @@ class Bench:
     def _worker_settings(self) -> dict[str, str]:
         s = self.settings
         pairs = {
-            "KAFKA_BOOTSTRAP": s.kafka_bootstrap,
             "REDIS_URL": s.redis_url,
             "REDIS_CLUSTER": s.redis_cluster,
             "MODEL": s.model,
@@ -92,7 +92,8 @@ class Bench:
             "LEAD_CACHE": s.lead_cache,
             "OUTPUT_COMPRESSION": s.output_compression,
         }
-        return {f"LEADSCORE_{k}": str(v) for k, v in pairs.items()}
+        own = {f"LEADSCORE_{k}": str(v) for k, v in pairs.items()}
+        return {**kafka_environment(s), **own}
 
     async def run(self) -> dict[str, Any]:
         try:
@@ -118,12 +119,12 @@ class Bench:
             await self._create(roundtrip_topic, s.topic_partitions)
             task = bar.add_task("preloading Kafka", total=o.events)
             await data.preload(
-                s.kafka_bootstrap, bench_data.messages, lambda n: bar.update(task, completed=n)
+                s, bench_data.messages, lambda n: bar.update(task, completed=n)
             )
 
             task = bar.add_task("bare aiokafka consumer", total=o.events)
             raw = await baselines.raw_consume(
-                s.kafka_bootstrap,
+                s,
                 topics.inputs,
                 o.events,
                 o.timeout,
@@ -131,7 +132,7 @@ class Bench:
             )
             task = bar.add_task("bare Faust agent", total=o.events)
             bare = await baselines.faust_bare(
-                s.kafka_bootstrap,
+                s,
                 topics.inputs,
                 o.events,
                 f"{self.stem}-faust",
@@ -166,7 +167,7 @@ class Bench:
 
             task = bar.add_task(f"latency at {o.rate:,.0f} ev/s (s)", total=o.seconds)
             lat = await latency.measure(
-                s.kafka_bootstrap,
+                s,
                 topics,
                 roundtrip_topic,
                 o.rate,
@@ -246,7 +247,7 @@ class Bench:
         return times[1], times[0]
 
     async def _create(self, topic: str, partitions: int) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        admin = kafka_admin(self.settings)
         await admin.start()
         try:
             await admin.create_topics([NewTopic(topic, partitions, replication_factor=1)])
@@ -256,7 +257,7 @@ class Bench:
     async def cleanup(self) -> None:
         """Delete every topic and Redis key named after the stem, and the temporary directory."""
         try:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+            admin = kafka_admin(self.settings)
             await admin.start()
             try:
                 mine = [t for t in await admin.list_topics() if t.startswith(self.stem)]

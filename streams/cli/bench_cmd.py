@@ -30,12 +30,12 @@ def bench(
     """
     from streams.bench.report import show
     from streams.bench.run import Bench, Options
-    from streams.cli.stream_cmds import _settings
+    from streams.cli.setup import settings_or_exit
 
     # aiokafka warns about every retried send while new topics elect leaders; that is expected.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     console = Console(stderr=as_json)
-    runner = Bench(Options(events, leads, rate, seconds, timeout), _settings(), console)
+    runner = Bench(Options(events, leads, rate, seconds, timeout), settings_or_exit(), console)
     try:
         result = asyncio.run(runner.run())
     except KeyboardInterrupt:

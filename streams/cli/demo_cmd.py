@@ -20,9 +20,9 @@ import typer
 
 from scoring.simulate import live_events
 from streams.cli import app
-from streams.publisher import Publisher, validate
+from streams.kafka.publisher import Publisher, validate
+from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
-from streams.topics import ensure_topics
 
 
 def buyer_story(lead_id: str, now: datetime) -> list[dict[str, Any]]:

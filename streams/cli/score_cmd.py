@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
 import typer
 
 from scoring.errors import ModelError
-from scoring.model import Model
-from scoring.offline import score_lines
+from streams import parallel_score
 from streams.cli import app
 from streams.modelfile import load_model, load_models
 
@@ -34,49 +29,8 @@ def _parse_at(value: str | None) -> datetime:
     return parsed.astimezone(UTC)
 
 
-# Work shared with forked workers: set just before the pool starts and inherited by the fork.
-# A file is re-read by each worker (cheap from the page cache) rather than inherited as a list
-# of lines, because touching inherited objects would copy every page they live on.
-_JOB: tuple[str | list[bytes], list[Model], datetime, datetime] | None = None
-PARALLEL_MIN_BYTES = 4_000_000
-
-Row = tuple[str, str, bytes]
-
-
-def _score_part(part: int, parts: int) -> tuple[list[Row], list[tuple[int, str]]]:
-    assert _JOB is not None
-    source, models, when, now = _JOB
-    if isinstance(source, str):
-        with open(source, "rb") as handle:
-            scores, rejected = score_lines(handle, models, when, now, part=part, parts=parts)
-    else:
-        scores, rejected = score_lines(source, models, when, now, part=part, parts=parts)
-    return [(s.lead_id, s.model, orjson.dumps(s.to_dict())) for s in scores], rejected
-
-
-def _score_all(
-    source: str | list[bytes], models: list[Model], when: datetime, now: datetime
-) -> tuple[list[Row], list[tuple[int, str]]]:
-    """Score in one process, or split the leads over the CPUs for large inputs (Linux fork)."""
-    global _JOB
-    size = os.path.getsize(source) if isinstance(source, str) else sum(map(len, source))
-    workers = min(os.cpu_count() or 1, 8)
-    _JOB = (source, models, when, now)
-    try:
-        if (
-            workers < 2
-            or size < PARALLEL_MIN_BYTES
-            or "fork" not in multiprocessing.get_all_start_methods()
-        ):
-            return _score_part(0, 1)
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            results = list(pool.map(_score_part, range(workers), [workers] * workers))
-    finally:
-        _JOB = None
-    rows = sorted((row for part, _ in results for row in part), key=lambda r: (r[0], r[1]))
-    rejected = sorted(item for _, part in results for item in part)
-    return rows, rejected
+# The size from which `leadscore score` splits the work over the CPUs (tests lower it).
+PARALLEL_MIN_BYTES = parallel_score.PARALLEL_MIN_BYTES
 
 
 @app.command("score")
@@ -112,7 +66,9 @@ def score(
     except OSError as exc:
         typer.echo(f"error: cannot read {events}: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from None
-    rows, rejected = _score_all(source, models, when, datetime.now(UTC))
+    rows, rejected = parallel_score.score_source(
+        source, models, when, datetime.now(UTC), PARALLEL_MIN_BYTES
+    )
     out = sys.stdout.buffer
     out.write(b"".join(row[2] + b"\n" for row in rows))
     out.flush()

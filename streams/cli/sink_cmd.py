@@ -9,9 +9,9 @@ import signal
 import typer
 
 from streams.cli import app
-from streams.cli.stream_cmds import _settings
-from streams.logs import setup
-from streams.sink import Format, SinkOptions, WebhookSink
+from streams.cli.setup import settings_or_exit
+from streams.observability.logs import setup
+from streams.sinks.webhook import Format, SinkOptions, WebhookSink
 
 sink_app = typer.Typer(help="Deliver alerts from the routing topic to other systems.")
 app.add_typer(sink_app, name="sink")
@@ -41,7 +41,7 @@ def webhook(
     """
     if fmt not in ("slack", "json"):
         raise typer.BadParameter("use slack or json", param_hint="--format")
-    settings = _settings()
+    settings = settings_or_exit()
     setup(settings.log_format, settings.log_level)
     fmt_: Format = "slack" if fmt == "slack" else "json"
     options = SinkOptions(

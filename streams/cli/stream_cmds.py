@@ -12,47 +12,21 @@ from pathlib import Path
 
 import orjson
 import typer
-from aiokafka import AIOKafkaConsumer
-from pydantic import ValidationError
 from redis import asyncio as aioredis
 from redis.exceptions import AuthenticationError, RedisError
 from rich.progress import Progress
 
-from scoring.errors import ModelError
-from scoring.model import Model
 from streams.cli import app
-from streams.kafka_options import client_options
-from streams.keys import Keys
-from streams.metrics import Metrics
-from streams.modelfile import load_models
-from streams.processor import score_now
-from streams.publisher import Publisher, validate
-from streams.settings import Settings
-from streams.store import LeadStore, connect
-from streams.topics import ensure_topics
+from streams.cli.setup import models_or_exit, settings_or_exit
+from streams.kafka.clients import kafka_consumer
+from streams.kafka.publisher import Publisher, validate
+from streams.kafka.topics import ensure_topics
+from streams.observability.metrics import Metrics
+from streams.state.keys import Keys
+from streams.state.redis_store import RedisLeadStore, connect
+from streams.worker.processor import score_now
 
 PUBLISH_CHUNK = 10_000  # events awaited at a time: bounds memory and drives the progress bar
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as err:
-        for problem in err.errors():
-            message = str(problem["msg"]).removeprefix("Value error, ")
-            if problem["loc"]:
-                message = f"LEADSCORE_{str(problem['loc'][0]).upper()}: {message}"
-            typer.echo(message, err=True)  # never the input: it may hold a secret
-        raise typer.Exit(2) from None
-
-
-def _models(settings: Settings) -> list[Model]:
-    try:
-        return load_models(settings.model_paths)
-    except ModelError as err:
-        for problem in err.problems:
-            typer.echo(f"LEADSCORE_MODEL: {problem}", err=True)
-        raise typer.Exit(2) from None
 
 
 async def _check_redis_auth(url: str) -> None:
@@ -80,8 +54,8 @@ async def _check_redis_auth(url: str) -> None:
 @app.command()
 def worker() -> None:
     """Run the stream worker: consume events, keep lead state in Redis, publish alerts."""
-    settings = _settings()
-    models = _models(settings)
+    settings = settings_or_exit()
+    models = models_or_exit(settings)
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(_check_redis_auth(settings.redis_url))
@@ -90,8 +64,8 @@ def worker() -> None:
         loop.close()
     from faust.worker import Worker
 
-    from streams import shutdown
-    from streams.app import create_app
+    from streams.worker import shutdown
+    from streams.worker.app import create_app
 
     class BoundedWorker(Worker):
         """Faust's worker, whose stop on a signal ends within the session timeout."""
@@ -131,7 +105,7 @@ def produce(
 
     Rejected lines are reported on stderr as `line N: reason`; the exit status is 1 if any was.
     """
-    settings = _settings()
+    settings = settings_or_exit()
     stream = sys.stdin.buffer if source == "-" else Path(source).open("rb")  # noqa: SIM115
     with stream:
         numbered = [(n, line.strip()) for n, line in enumerate(stream, start=1) if line.strip()]
@@ -172,13 +146,12 @@ def alerts(
     text: bool = typer.Option(False, "--text", help="One readable line per alert instead of JSON."),
 ) -> None:
     """Print routing events (hot alerts and coolings) from the routing topic as JSON lines."""
-    settings = _settings()
+    settings = settings_or_exit()
 
     async def follow() -> int:
-        consumer = AIOKafkaConsumer(
+        consumer = kafka_consumer(
+            settings,
             settings.topics.hot,
-            bootstrap_servers=settings.kafka_bootstrap,
-            **client_options(settings),
             auto_offset_reset="earliest" if from_beginning else "latest",
             enable_auto_commit=False,
         )
@@ -229,14 +202,14 @@ def lead(
     ),
 ) -> None:
     """Show a lead's state from Redis: score, grade, hot status and explanation per model."""
-    settings = _settings()
-    models = _models(settings)
+    settings = settings_or_exit()
+    models = models_or_exit(settings)
     when = datetime.fromisoformat(at).astimezone(UTC) if at else datetime.now(UTC)
 
     async def show() -> bytes | None:
         client = connect(settings.redis_url, settings.redis_cluster)
         try:
-            store = LeadStore(
+            store = RedisLeadStore(
                 client, Keys(settings.redis_prefix), settings.history_length, Metrics()
             )
             stored = (await store.load([lead_id]))[lead_id]
@@ -262,10 +235,10 @@ def rebuild() -> None:
 
     Publishes nothing. Safe beside a running worker: applying an event twice changes nothing.
     """
-    from streams.rebuild import rebuild as run_rebuild
+    from streams.worker.rebuild import rebuild as run_rebuild
 
-    settings = _settings()
-    models = _models(settings)
+    settings = settings_or_exit()
+    models = models_or_exit(settings)
     with Progress(transient=True) as bar:
         task = bar.add_task("replaying", total=None)
 

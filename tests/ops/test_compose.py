@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from streams.settings import Settings
-from tests.conftest import ROOT, STACK
+from tests.support.paths import ROOT, STACK
 
 
 def _compose() -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from streams.settings import TopicNames
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 CONNECT = ROOT / "ops" / "connect"
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import ROOT
-from tests.ops.test_promtool import exported_series, metric_names
+from tests.support.paths import ROOT
+from tests.support.prometheus import exported_series, metric_names
 
 GRAFANA = ROOT / "ops" / "grafana"
 

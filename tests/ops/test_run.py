@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.streams.harness import remove_deployment, worker_env
+from tests.support.paths import ROOT
+from tests.support.worker import remove_deployment, worker_env
 
 pytestmark = pytest.mark.integration
 

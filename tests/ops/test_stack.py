@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import STACK
+from tests.support.paths import STACK
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,7 @@ from scoring.engine import evaluate
 from scoring.history import History
 from scoring.learn import learning_model
 from scoring.model import parse_model
-
-from .helpers import T0, event, profile
+from tests.support.events import T0, event, profile
 
 MODEL = parse_model(
     """

@@ -23,7 +23,7 @@ from scoring.calibrate import (
 )
 from scoring.history import History
 from scoring.model import default_model
-from tests.scoring.helpers import T0, event, profile
+from tests.support.events import T0, event, profile
 
 # lead: score, converted, rules fired
 DATA = {

@@ -6,8 +6,7 @@ import pytest
 
 from scoring.engine import evaluate
 from scoring.model import Model, default_model, parse_model
-
-from .helpers import T0, build, event
+from tests.support.events import T0, build, event
 
 H = timedelta(hours=1)
 

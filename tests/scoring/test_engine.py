@@ -9,8 +9,7 @@ from scoring.events import parse_event
 from scoring.model import default_model, parse_model
 from scoring.rules import compiled
 from scoring.state import LeadState
-
-from .helpers import T0, build, event, profile
+from tests.support.events import T0, build, event, profile
 
 DAY = timedelta(days=1)
 

@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 from scoring.errors import EventValidationError, Problem
 from scoring.events import EventType, event_json_schema, parse_event, quick_parse
-
-from .helpers import event, profile
+from tests.support.events import event, profile
 
 
 def problems(raw: Any, **kwargs: Any) -> dict[str, str]:

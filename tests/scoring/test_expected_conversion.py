@@ -10,8 +10,7 @@ from scoring.errors import ModelError
 from scoring.learn import calibration_table
 from scoring.model import Calibration, default_model, parse_model
 from scoring.state import LeadState
-
-from .helpers import T0
+from tests.support.events import T0
 
 
 def test_each_band_keeps_its_observed_rate_when_they_rise() -> None:

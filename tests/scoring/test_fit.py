@@ -5,8 +5,7 @@ from typing import Any
 
 from scoring.engine import evaluate
 from scoring.model import default_model, parse_model
-
-from .helpers import T0, build, profile
+from tests.support.events import T0, build, profile
 
 
 def fit_of(**props: Any) -> float:

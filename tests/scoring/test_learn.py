@@ -30,7 +30,7 @@ from scoring.model import default_model, parse_model
 from scoring.rules import compiled
 from scoring.simulate import simulate
 from scoring.state import LeadState
-from tests.scoring.helpers import T0, event, profile
+from tests.support.events import T0, event, profile
 
 MODEL = parse_model(
     """

@@ -8,8 +8,7 @@ import orjson
 from scoring.events import parse_event
 from scoring.model import default_model, parse_model
 from scoring.offline import score_events, score_lines
-
-from .helpers import T0, event, profile, seed_director_200, seed_director_500
+from tests.support.events import T0, event, profile, seed_director_200, seed_director_500
 
 DAY = timedelta(days=1)
 

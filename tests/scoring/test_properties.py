@@ -14,8 +14,7 @@ from scoring.events import parse_event
 from scoring.model import Model, default_model
 from scoring.offline import score_events
 from scoring.state import LeadState
-
-from .helpers import T0
+from tests.support.events import T0
 
 MODEL = default_model()
 AT = T0 + timedelta(days=200)

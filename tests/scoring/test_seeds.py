@@ -6,8 +6,7 @@ from datetime import timedelta
 
 from scoring.engine import evaluate, update_hot
 from scoring.model import default_model
-
-from .helpers import T0, build, seed_director_200, seed_director_500
+from tests.support.events import T0, build, seed_director_200, seed_director_500
 
 END_OF_DAY = T0 + timedelta(hours=8)
 

@@ -5,8 +5,7 @@ from datetime import timedelta
 from scoring.engine import evaluate
 from scoring.model import default_model
 from scoring.state import LeadState, event_digest
-
-from .helpers import T0, build, event, profile
+from tests.support.events import T0, build, event, profile
 
 
 def typical_lead() -> list[dict[str, object]]:

@@ -12,8 +12,7 @@ from scoring.engine import evaluate
 from scoring.errors import ModelError
 from scoring.model import parse_model
 from scoring.rules import compiled
-
-from .helpers import T0, build, event
+from tests.support.events import T0, build, event
 
 DAY = timedelta(days=1)
 MODEL = parse_model(

@@ -1,0 +1,1 @@
+"""The worker's HTTP surface: the API, the lead explorer, authentication, static files."""

@@ -1,0 +1,1 @@
+"""What operators watch: Prometheus metrics, logging setup and the lag and Redis-health probes."""

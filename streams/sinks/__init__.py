@@ -1,0 +1,1 @@
+"""Consumers of the worker's output topics that deliver alerts elsewhere (today: a webhook)."""

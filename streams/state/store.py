@@ -1,0 +1,82 @@
+"""The lead-store protocol: what the processor, rebuild and the cooling timer need from storage.
+
+The delivery guarantees rest on five promises, whichever store keeps them:
+
+- **compare-and-set**: a write applies only if the lead's version is still the one that was read,
+  else the lead is reported as a conflict and nothing of it is written;
+- **outboxes**: a lead's record and the messages its change produced are written together, and an
+  outbox is cleared only if it is exactly the one Kafka acknowledged;
+- **checkpoints**: each partition's checkpoint only moves forward, and only on the instance the
+  batch's leads were written to (see :meth:`LeadStore.finish`);
+- **restart detection**: the store can tell that it is a new instance that may have lost writes;
+- **the cooling schedule**: when each hot lead decays below re-arm, read back by due time.
+
+:class:`~streams.state.redis_store.RedisLeadStore` keeps them in Redis with Lua scripts;
+:class:`~streams.state.memory_store.MemoryLeadStore` keeps them in a dict, so the processor's
+delivery cases run without services (``tests/streams/worker/test_delivery_contract.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from streams.state.record import StoredLead
+
+__all__ = ["LeadStore", "LeadWrite"]
+
+
+@dataclass(frozen=True, slots=True)
+class LeadWrite:
+    """One compare-and-set write of a lead: the record and the outbox to keep (b"" for none)."""
+
+    lead_id: str
+    version: int
+    record: bytes
+    outbox: bytes = b""
+
+
+class LeadStore(Protocol):
+    """Lead records, their outboxes, partition checkpoints and the cooling schedule."""
+
+    @property
+    def history_length(self) -> int:
+        """How many recent changes a lead record keeps (0: none)."""
+        ...
+
+    async def load(self, lead_ids: Iterable[str]) -> dict[str, StoredLead]:
+        """Every asked lead, a new empty one for an id never written."""
+        ...
+
+    async def commit(self, writes: Sequence[LeadWrite]) -> list[str]:
+        """Apply the writes; return the ids of leads that changed under us (write not applied)."""
+        ...
+
+    async def finish(self, sent: Mapping[str, bytes], offsets: Mapping[str, int]) -> bool:
+        """After Kafka acknowledged ``sent``: clear those outboxes, advance checkpoints.
+
+        Returns False when the store restarted since it last looked: checkpoints then stay put,
+        and the caller must rewind to them.
+        """
+        ...
+
+    async def restarted(self) -> bool:
+        """Whether the store is another instance (it restarted) since it last looked."""
+        ...
+
+    def lead_ids(self) -> AsyncIterator[str]:
+        """Every stored lead id; an id may come more than once."""
+        ...
+
+    async def checkpoints(self) -> dict[str, int]:
+        """Every partition's checkpoint, as ``{"topic:partition": next offset}``."""
+        ...
+
+    async def schedule_cooling(self, due: Mapping[str, float | None]) -> None:
+        """Record when each hot lead will cool (None: not hot, drop it from the schedule)."""
+        ...
+
+    async def due_for_cooling(self, now: float, limit: int) -> list[str]:
+        """Up to ``limit`` leads due to cool by ``now`` (epoch seconds), the earliest first."""
+        ...

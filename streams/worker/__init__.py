@@ -1,0 +1,1 @@
+"""The worker process: Faust app, runtime, batch consumer, processor, lead cache, rebuild."""

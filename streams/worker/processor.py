@@ -1,0 +1,348 @@
+"""The worker's hot path, free of Faust: a batch of Kafka records in, messages to publish out.
+
+For each batch: validate every record once (bad ones become dead letters), group the events by lead,
+read those leads from Redis in one round trip, fold the events in with the scoring engine, evaluate
+each changed lead once, and write every lead back with compare-and-set in one more round trip. The
+messages a lead's change produces (score change, hot alert, cooling) are written into that lead's
+outbox in the same atomic step, published, and only then cleared; a crash anywhere in between
+leaves them in the outbox, and the redelivered batch sends them again with the same ids.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from scoring.engine import Score, apply_event, cools_at, evaluate, update_hot
+from scoring.events import Event, EventType
+from scoring.fit import email_domain
+from scoring.model import Model, profile_attributes
+from streams.errors import StateConflict
+from streams.kafka import messages
+from streams.kafka.codec import Rejection, decode
+from streams.kafka.messages import Channel, OutMessage
+from streams.observability.metrics import Metrics
+from streams.state import record as lead_record
+from streams.state.record import StoredLead
+from streams.state.store import LeadStore, LeadWrite
+from streams.worker.cache import LeadCache
+
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedRecord:
+    """One consumed Kafka message; ``timestamp`` is the message's time in epoch seconds."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float
+
+    @classmethod
+    def from_kafka(cls, message: Any) -> ConsumedRecord:
+        """From an aiokafka ``ConsumerRecord``, whose timestamp is in milliseconds."""
+        return cls(
+            message.topic,
+            message.partition,
+            message.offset,
+            message.key,
+            message.value,
+            message.timestamp / 1000,
+        )
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """What a batch produced: messages to publish, then outboxes to clear once they are acked."""
+
+    messages: list[OutMessage] = field(default_factory=list)
+    outboxes: dict[str, bytes] = field(default_factory=dict)
+    alert_origins: list[float] = field(default_factory=list)
+    offsets: dict[str, int] = field(default_factory=dict)
+    events: int = 0
+    rejected: int = 0
+    # Counted into the metrics on confirm, not when decoded: a batch retried after an outage is
+    # decoded again, and each message must count once.
+    consumed_types: dict[EventType, int] = field(default_factory=dict)
+    rejected_reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """The result of folding a batch's events into one lead."""
+
+    write: LeadWrite | None
+    outbox: list[list[Any]]
+    outbox_bytes: bytes  # as written to Redis; clearing it after the send compares these bytes
+    cooling_at: float | None
+    origins: list[float]
+    reschedule: bool = False
+
+
+class Processor:
+    """Applies batches of records to lead state; knows nothing of Faust, so it is easy to test."""
+
+    def __init__(
+        self,
+        store: LeadStore,
+        models: Sequence[Model],
+        metrics: Metrics,
+        max_event_bytes: int,
+        clock: Callable[[], float] = time.time,
+        emit: bool = True,
+        cache: LeadCache | None = None,
+        dead_letter_limit: int = 1_000_000,
+    ) -> None:
+        if not models:
+            raise ValueError("at least one model is needed")
+        self.store = store
+        self.models = tuple(models)
+        self.metrics = metrics
+        self.max_event_bytes = max_event_bytes
+        self.clock = clock
+        # False when rebuilding state from retained topics: everything it would send was sent
+        # when the events first arrived.
+        self.emit = emit
+        self.cache = cache if cache is not None else LeadCache(0)
+        # The largest record the dead-letter topic and the producer take; the worker lowers it to
+        # the topic's own limit once it has asked Kafka.
+        self.dead_letter_limit = dead_letter_limit
+        # Each model's state keeps only the profile attributes that model reads: less memory, and
+        # no e-mail address in Redis when rules read only its domain (docs/architecture.md,
+        # "Memory").
+        self._profile_keep = {m.name: profile_attributes(m) for m in self.models}
+        # label lookups cost a microsecond each; an event type's counter is looked up once
+        self._consumed = functools.cache(self.metrics.events_consumed.labels)
+        self._read_cache = self.metrics.lead_reads.labels("cache")
+        self._read_redis = self.metrics.lead_reads.labels("redis")
+
+    async def process(self, records: Iterable[ConsumedRecord]) -> BatchOutcome:
+        now = self.clock()
+        now_dt = datetime.fromtimestamp(now, UTC)
+        outcome = BatchOutcome()
+        by_lead: dict[str, list[tuple[Event, ConsumedRecord]]] = {}
+        offsets = outcome.offsets
+        consumed = outcome.consumed_types
+        for record in records:
+            key = f"{record.topic}:{record.partition}"
+            if record.offset >= offsets.get(key, -1):
+                offsets[key] = record.offset + 1
+            decoded = decode(record.value, self.max_event_bytes, now_dt)
+            if isinstance(decoded, Rejection):
+                outcome.rejected += 1
+                if not self.emit:
+                    continue
+                reasons = outcome.rejected_reasons
+                reasons[decoded.reason.value] = reasons.get(decoded.reason.value, 0) + 1
+                outcome.messages.append(
+                    messages.dead_letter(
+                        record.value,
+                        record.key,
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        reason=decoded.reason.value,
+                        detail=decoded.detail,
+                        limit=self.dead_letter_limit,
+                    )
+                )
+                continue
+            outcome.events += 1
+            consumed[decoded.type] = consumed.get(decoded.type, 0) + 1
+            by_lead.setdefault(decoded.lead_id, []).append((decoded, record))
+        await self._update(by_lead, now, outcome, force=False)
+        return outcome
+
+    async def tick(self, lead_ids: Iterable[str]) -> BatchOutcome:
+        """Re-evaluate leads with no new events: how hot leads cool by decay alone."""
+        outcome = BatchOutcome()
+        await self._update({lead: [] for lead in lead_ids}, self.clock(), outcome, force=True)
+        return outcome
+
+    async def confirm(self, outcome: BatchOutcome) -> bool:
+        """Call after every message of ``outcome`` was acknowledged by Kafka.
+
+        False: Redis restarted since the batch's leads were read, so it may have lost writes;
+        the checkpoints did not move, and the caller must rewind to them.
+        """
+        sure = await self.store.finish(outcome.outboxes, outcome.offsets)
+        for lead_id in outcome.outboxes:  # as the finish script just did in Redis
+            cached = self.cache.get(lead_id)
+            if cached is not None:
+                cached.outbox = []
+        for event_type, count in outcome.consumed_types.items():  # a lock per type, not event
+            self._consumed(event_type.value).inc(count)
+        for reason, count in outcome.rejected_reasons.items():
+            self.metrics.events_rejected.labels(reason).inc(count)
+        now = self.clock()
+        for origin in outcome.alert_origins:
+            self.metrics.event_to_alert_seconds.observe(max(now - origin, 0.0))
+        return sure
+
+    async def _update(
+        self,
+        by_lead: Mapping[str, list[tuple[Event, ConsumedRecord]]],
+        now: float,
+        outcome: BatchOutcome,
+        *,
+        force: bool,
+    ) -> None:
+        pending = dict(by_lead)
+        cooling: dict[str, float | None] = {}
+        for _ in range(MAX_ATTEMPTS):
+            loaded = self.cache.take(pending)
+            self._read_cache.inc(len(loaded))
+            if len(loaded) < len(pending):
+                missing = [i for i in pending if i not in loaded]
+                self._read_redis.inc(len(missing))
+                loaded.update(await self.store.load(missing))
+            plans = {lead: self.plan(loaded[lead], pending[lead], now, force) for lead in pending}
+            writes = [p.write for p in plans.values() if p.write is not None]
+            conflicts = set(await self.store.commit(writes))
+            for lead_id, plan in plans.items():
+                if lead_id in conflicts:
+                    continue
+                if plan.write is not None:
+                    stored = loaded[lead_id]
+                    stored.version, stored.outbox = plan.write.version + 1, plan.outbox
+                if plan.outbox:
+                    outcome.outboxes[lead_id] = plan.outbox_bytes
+                    outcome.messages.extend(_out_message(lead_id, entry) for entry in plan.outbox)
+                    outcome.alert_origins.extend(plan.origins)
+                if plan.reschedule:
+                    cooling[lead_id] = plan.cooling_at
+            self.cache.keep(loaded[lead] for lead in plans if lead not in conflicts)
+            if not conflicts:
+                break
+            self.metrics.state_conflicts.inc(len(conflicts))
+            pending = {lead: pending[lead] for lead in conflicts}
+        else:
+            raise StateConflict(f"{len(pending)} leads kept changing under us; retry the batch")
+        await self.store.schedule_cooling(cooling)
+
+    def plan(
+        self,
+        stored: StoredLead,
+        events: list[tuple[Event, ConsumedRecord]],
+        now: float,
+        force: bool,
+    ) -> _Plan:
+        """Apply ``events`` to ``stored`` in place and say what to write and send; no I/O.
+
+        Public for tools that build lead records without a worker (``ops/train-dictionary``).
+        """
+        latest: tuple[Event, ConsumedRecord] | None = None
+        for event, record in events:
+            applied = False
+            for model in self.models:
+                kept = _minimal_profile(event, self._profile_keep[model.name])
+                applied |= apply_event(stored.state(model.name), kept, model)
+            if applied:
+                if latest is None or event.occurred_at >= latest[0].occurred_at:
+                    latest = (event, record)
+            else:
+                self.metrics.dedupe_hits.inc()
+        if latest is None and not force:
+            # Only repeats: nothing to write, but an outbox left by a crash is sent again.
+            pending = orjson.dumps(stored.outbox) if stored.outbox else b""
+            return _Plan(None, stored.outbox, pending, None, [])
+
+        at_s = now if latest is None else max(now, latest[0].occurred_at.timestamp())
+        at = datetime.fromtimestamp(at_s, UTC)
+        emitted = datetime.fromtimestamp(now, UTC)
+        produced: list[list[Any]] = []
+        origins: list[float] = []
+        changed = False
+        cooling_at: float | None = None
+        reschedule = force  # whether the cooling schedule of this lead needs writing
+        tipping = latest[0] if latest else None
+        for model in self.models:
+            state = stored.state(model.name)
+            score = evaluate(state, model, at, explained=False)
+            transition = update_hot(state, score, model)
+            summary = f"{score.score}|{score.grade}|{int(score.hot)}"
+            previous = stored.summaries.get(model.name)
+            if summary != previous:
+                stored.summaries[model.name] = summary
+                changed = True
+                payload = messages.score_change(score, tipping.event_id if tipping else None)
+                produced.append([Channel.SCORES.value, _text(payload)])
+            if transition is not None:
+                reschedule = True
+                self.metrics.transitions.labels(transition.kind).inc()
+                score = evaluate(state, model, at)  # with the reasons, for the people it alerts
+                if transition.kind == "hot":
+                    payload = messages.alert(score, transition.crossing, tipping, emitted)
+                    if latest is not None:
+                        origins.append(latest[1].timestamp)
+                else:
+                    payload = messages.cooling(score, transition.crossing, emitted)
+                produced.append([Channel.HOT.value, _text(payload)])
+            # A hot lead's cooling time moves earlier only when its score drops (more engagement
+            # never lowers the decayed curve), so the search runs on crossings, drops and ticks;
+            # otherwise the time already scheduled stands and the tick re-checks when it comes.
+            if state.hot and (transition or force or _dropped(score.score, previous)):
+                due = cools_at(state, model, at)
+                if due is not None:
+                    cooling_at = min(cooling_at or due.timestamp(), due.timestamp())
+                reschedule = True
+        if changed and self.store.history_length:
+            # compact: [time, cause, then score, grade, hot of each model in model order]
+            entry: list[Any] = [int(now), _kind(tipping)]
+            for model in self.models:
+                score_, grade_, hot_ = stored.summaries[model.name].split("|")
+                entry += [int(score_), grade_, int(hot_)]
+            stored.history = [entry, *stored.history][: self.store.history_length]
+        outbox = stored.outbox + produced if self.emit else list(stored.outbox)
+        if not self.emit:
+            origins = []
+        outbox_bytes = orjson.dumps(outbox) if outbox else b""
+        encoded = lead_record.encode(stored, stored.version + 1)
+        write = LeadWrite(stored.lead_id, stored.version, encoded, outbox_bytes)
+        return _Plan(write, outbox, outbox_bytes, cooling_at, origins, reschedule)
+
+
+def _minimal_profile(event: Event, keep: frozenset[str]) -> Event:
+    """A profile update cut down to the attributes in ``keep``; other events pass unchanged."""
+    if event.type is not EventType.PROFILE_UPDATED:
+        return event
+    props = event.properties
+    kept = {name: value for name, value in props.items() if name in keep}
+    if "email_domain" in keep and "email_domain" not in props:
+        domain = email_domain(props.get("email"))
+        if domain is not None:
+            kept["email_domain"] = domain
+    if kept.keys() == props.keys():
+        return event
+    return event.model_copy(update={"properties": kept})
+
+
+def _dropped(score: int, previous: str | None) -> bool:
+    return previous is None or score < int(previous.split("|", 1)[0])
+
+
+def _text(payload: dict[str, Any]) -> str:
+    return messages.encode(payload).decode()
+
+
+def _kind(event: Event | None) -> str:
+    return "decay" if event is None else event.type.value
+
+
+def _out_message(lead_id: str, entry: list[Any]) -> OutMessage:
+    channel, text = entry
+    return OutMessage(Channel(channel), lead_id.encode(), str(text).encode())
+
+
+def score_now(stored: StoredLead, models: Sequence[Model], at: datetime) -> list[Score]:
+    """Scores of a stored lead as of ``at``, for the HTTP API and ``leadscore lead``."""
+    return [evaluate(stored.state(m.name), m, at) for m in models]

@@ -1,0 +1,123 @@
+"""The lead explorer in a real headless Chromium against a real worker: publish events, watch the
+alert arrive in the live feed, open the lead, and compare what the page shows with the API."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.support.paths import ROOT
+from tests.support.seeds import seed_hot_lead
+from tests.support.worker import WorkerProcess
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def post_events(worker: WorkerProcess, events: list[dict[str, object]]) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{worker.port}/events",
+        data=json.dumps(events).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 202
+
+
+def test_hot_lead_appears_live_and_its_page_matches_the_api(
+    start_worker: Callable[..., WorkerProcess], unique: str
+) -> None:
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        pytest.fail("Debian's chromium is missing: ops/test installs it")
+    from playwright.sync_api import expect, sync_playwright
+
+    worker = start_worker()
+    lead_id = f"explorer-{unique}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"http://127.0.0.1:{worker.port}/explorer")
+            expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=30_000)
+
+            post_events(worker, seed_hot_lead(lead_id, datetime.now(UTC)))
+            row = page.locator(f'#feed li.alert[data-lead-id="{lead_id}"]')
+            expect(row).to_have_count(1, timeout=60_000)
+            expect(row).to_have_attribute("data-kind", "hot")
+            page.screenshot(path=str(ARTIFACTS / "explorer-feed.png"), full_page=True)
+
+            worker.wait_handled(
+                8
+            )  # the lead page should show every event, not only the tipping one
+            row.locator("a").click()
+            expect(page.locator("#lead")).to_have_attribute("data-loaded", lead_id)
+            api = orjson.loads(worker.get(f"/leads/{lead_id}"))["scores"][0]
+            card = page.locator(f'#models .model[data-model="{api["model"]}"]')
+            expect(card.locator(".score .value")).to_have_text(str(api["score"]))
+            expect(card.locator(".grade")).to_have_text(api["grade"])
+            expect(card.locator(".route")).to_have_text(api["route"])
+            bars = card.locator("#explanation-chart g.bar")
+            shown = {}
+            for i in range(bars.count()):
+                bar = bars.nth(i)
+                shown[bar.get_attribute("data-rule")] = int(bar.get_attribute("data-points") or 0)
+            assert shown == {c["rule"]: c["points"] for c in api["explanation"]}
+            assert card.locator("#history-chart circle.dot").count() >= 1
+            page.screenshot(path=str(ARTIFACTS / "explorer-lead.png"), full_page=True)
+
+            page.goto(f"http://127.0.0.1:{worker.port}/explorer#/")
+            page.fill("#search", lead_id[:12])
+            expect(page.locator(f'#results li[data-lead-id="{lead_id}"]')).to_have_count(1)
+        finally:
+            browser.close()
+
+
+def test_explorer_works_behind_the_api_token(
+    start_worker: Callable[..., WorkerProcess], unique: str
+) -> None:
+    """With LEADSCORE_API_TOKEN set, the page sends the token from its `#token=` fragment."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: ops/test installs it")
+    from playwright.sync_api import expect, sync_playwright
+
+    token = f"tok-{unique}"
+    worker = start_worker(LEADSCORE_API_TOKEN=token)
+    lead_id = f"guarded-{unique}"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{worker.port}/explorer#token={token}")
+            expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=30_000)
+            assert token not in page.url  # the fragment is dropped from the address bar
+
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{worker.port}/events",
+                data=json.dumps(seed_hot_lead(lead_id, datetime.now(UTC))).encode(),
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 202
+            row = page.locator(f'#feed li.alert[data-lead-id="{lead_id}"]')
+            expect(row).to_have_count(1, timeout=60_000)
+            worker.wait_handled(8)
+            row.locator("a").click()
+            expect(page.locator("#lead")).to_have_attribute("data-loaded", lead_id)
+            expect(page.locator("#lead-error")).to_be_hidden()
+            expect(page.locator("#models .model .score .value")).to_have_text("85")
+        finally:
+            browser.close()

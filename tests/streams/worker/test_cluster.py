@@ -1,0 +1,224 @@
+"""leadscore on Redis Cluster: a real three-node cluster, started by the test from Debian's Redis.
+
+A batch touches leads in many hash slots; on a cluster the store sends one command per slot, so
+every guarantee the single-Redis tests check must hold here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from scoring.model import default_model
+from streams.bench.proc import bindable
+from streams.observability.metrics import Metrics
+from streams.state.keys import Keys
+from streams.state.redis_store import RedisLeadStore, connect
+from streams.worker.cache import LeadCache
+from streams.worker.processor import Processor
+from tests.support.http import wait_for_lead
+from tests.support.processing import alerts, make_processor, records
+from tests.support.seeds import seed_hot_lead
+from tests.support.worker import WorkerProcess, jsonl, read_topic, run_cli
+
+pytestmark = pytest.mark.integration
+
+NODES = 3
+
+
+def _cluster_ports(count: int) -> list[int]:
+    """Node ports whose cluster-bus ports (port + 10000) are free and below the ephemeral range."""
+    rng = random.SystemRandom()
+    ports: list[int] = []
+    while len(ports) < count:
+        port = rng.randrange(20_000, 22_700)
+        if port not in ports and bindable(port) and bindable(port + 10_000):
+            ports.append(port)
+    return ports
+
+
+@contextlib.contextmanager
+def running_cluster(root: Path, count: int) -> Iterator[str]:
+    """A real cluster of ``count`` primaries (one is allowed: it holds every slot); its URL."""
+    if not (shutil.which("redis-server") and shutil.which("redis-cli")):
+        pytest.fail("redis-server and redis-cli are needed (ops/stack installs them)")
+    ports = _cluster_ports(count)
+    nodes: list[subprocess.Popen[bytes]] = []
+    try:
+        for port in ports:
+            data = root / str(port)
+            data.mkdir()
+            argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data)]
+            argv += ["--cluster-enabled", "yes", "--cluster-config-file", str(data / "nodes.conf")]
+            argv += ["--save", "", "--appendonly", "no", "--logfile", str(data / "redis.log")]
+            nodes.append(subprocess.Popen(argv))
+        deadline = time.monotonic() + 30
+        while not all(_answers(port) for port in ports):
+            assert time.monotonic() < deadline, "cluster nodes did not start"
+            time.sleep(0.1)
+        if count == 1:  # redis-cli --cluster create wants three; one node takes every slot itself
+            create = ["redis-cli", "-p", str(ports[0]), "cluster", "addslotsrange", "0", "16383"]
+        else:
+            create = ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports)]
+            create += ["--cluster-replicas", "0", "--cluster-yes"]
+        created = subprocess.run(create, capture_output=True, text=True, timeout=60)
+        assert created.returncode == 0, created.stdout + created.stderr
+        while not _cluster_ok(ports):
+            assert time.monotonic() < deadline, "cluster did not reach state ok"
+            time.sleep(0.2)
+        yield f"redis://127.0.0.1:{ports[0]}/0"
+    finally:
+        for node in nodes:
+            node.terminate()
+        for node in nodes:
+            node.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_cluster(tmp_path_factory.mktemp("cluster"), NODES) as url:
+        yield url
+
+
+def _answers(port: int) -> bool:
+    ping = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True)
+    return ping.stdout.strip() == "PONG"
+
+
+def _cluster_ok(ports: list[int]) -> bool:
+    for port in ports:
+        info = subprocess.run(
+            ["redis-cli", "-p", str(port), "cluster", "info"], capture_output=True, text=True
+        )
+        if "cluster_state:ok" not in info.stdout:
+            return False
+    return True
+
+
+@pytest.fixture
+async def cluster(cluster_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = connect(cluster_url, cluster=True)
+    yield client
+    await client.aclose()
+
+
+def on_cluster(client: aioredis.Redis, unique: str, cache: int = 0) -> Processor:
+    metrics = Metrics()
+    store = RedisLeadStore(client, Keys(f"c-{unique}"), 10, metrics)
+    return Processor(store, [default_model()], metrics, 65536, cache=LeadCache(cache))
+
+
+async def test_a_batch_over_many_slots_lands_whole(
+    cluster: aioredis.Redis, redis_url: str, unique: str
+) -> None:
+    now = datetime.now(UTC)
+    events = [e for n in range(12) for e in seed_hot_lead(f"lead-{n}", now)]
+    processor = on_cluster(cluster, unique, cache=100)
+    assert processor.store.cluster
+    assert len(processor.store._by_slot(f"lead-{n}" for n in range(12))) > 1  # several slots
+    outcome = await processor.process(records(events))
+    assert len(alerts(outcome)) == 12
+    assert await processor.confirm(outcome)
+    assert await processor.store.checkpoints() == {"in:0": len(events)}
+    assert [k async for k in cluster.scan_iter(match=f"c-{unique}:out:*")] == []  # all cleared
+
+    # the same batch on a single Redis gives the same leads
+    single = connect(redis_url)
+    try:
+        plain = make_processor(single, unique)
+        await plain.confirm(await plain.process(records(events)))
+        ids = [f"lead-{n}" for n in range(12)]
+        here = await RedisLeadStore(cluster, Keys(f"c-{unique}"), 10, Metrics()).load(ids)
+        there = await plain.store.load(ids)
+        for lead_id in ids:
+            a, b = here[lead_id].state("default"), there[lead_id].state("default")
+            assert (a.seen, a.profile, a.hot) == (b.seen, b.profile, b.hot)
+            assert a.crossings == b.crossings == 1
+            assert here[lead_id].summaries == there[lead_id].summaries
+        keys = [k async for k in single.scan_iter(match=f"p-{unique}:*")]
+        await single.delete(*keys)
+    finally:
+        await single.aclose()
+
+    # a repeat changes nothing and sends nothing, lead by lead across the slots
+    again = await on_cluster(cluster, unique).process(records(events))
+    assert again.messages == []
+
+
+async def test_a_rival_writer_on_the_cluster_is_detected(
+    cluster: aioredis.Redis, unique: str
+) -> None:
+    seed = seed_hot_lead("shared-lead", datetime.now(UTC))
+    cached, rival = on_cluster(cluster, unique, cache=10), on_cluster(cluster, unique)
+    await cached.confirm(await cached.process(records(seed[:3])))
+    await rival.confirm(await rival.process(records(seed[3:5])))
+    await cached.confirm(await cached.process(records(seed[5:])))
+    assert cached.metrics.state_conflicts._value.get() == 1
+    stored = (await cached.store.load(["shared-lead"]))["shared-lead"]
+    assert len(stored.state("default").seen) == len(seed)
+
+
+async def test_a_restarted_primary_is_noticed(cluster: aioredis.Redis, unique: str) -> None:
+    store = RedisLeadStore(cluster, Keys(f"c-{unique}"), 10, Metrics())
+    assert await store.load([]) == {}  # no slots to ask: no command, no error
+    assert not await store.restarted()
+    assert store.run_id is not None and store.run_id.count(",") == NODES - 1
+    store.run_id = store.run_id.replace(store.run_id[:8], "0" * 8, 1)  # as if one had restarted
+    assert await store.restarted()
+    assert not await store.restarted()
+
+
+async def test_leads_whose_ids_hold_braces_land_whole(cluster: aioredis.Redis, unique: str) -> None:
+    now = datetime.now(UTC)
+    ids = ["}x", "{a}", "{", "x{y}z", "}{"]
+    events = [e for lead_id in ids for e in seed_hot_lead(lead_id, now)]
+    processor = on_cluster(cluster, unique)
+    outcome = await processor.process(records(events))
+    assert sorted(a["lead_id"] for a in alerts(outcome)) == sorted(ids)
+    assert await processor.confirm(outcome)
+    stored = await processor.store.load(ids)
+    assert all(len(stored[i].state("default").seen) == 8 for i in ids)
+    assert sorted({i async for i in processor.store.lead_ids()}) == sorted(ids)
+    assert (await on_cluster(cluster, unique).process(records(events))).messages == []
+
+
+async def test_a_cluster_of_one_primary_starts(tmp_path: Path, unique: str) -> None:
+    with running_cluster(tmp_path, 1) as url:
+        client = connect(url, cluster=True)
+        try:
+            store = RedisLeadStore(client, Keys(f"c-{unique}"), 10, Metrics())
+            assert not await store.restarted()
+            assert store.run_id is not None and "," not in store.run_id
+        finally:
+            await client.aclose()
+
+
+def test_the_worker_scores_and_alerts_on_a_cluster(
+    start_worker: Callable[..., WorkerProcess],
+    cluster_url: str,
+    kafka_bootstrap: str,
+    tmp_path: Path,
+) -> None:
+    worker = start_worker(LEADSCORE_REDIS_URL=cluster_url, LEADSCORE_REDIS_CLUSTER="true")
+    path = tmp_path / "seed.jsonl"
+    path.write_bytes(jsonl(seed_hot_lead("cluster-lead", datetime.now(UTC))))
+    for _ in range(2):  # the second time, every event is a repeat
+        produced = run_cli("produce", str(path), env=worker.env)
+        assert produced.returncode == 0, produced.stderr
+    body = wait_for_lead(worker, "cluster-lead", events=16)
+    assert orjson.loads(body)["scores"][0]["score"] == 85
+    hot = worker.env["LEADSCORE_TOPIC_PREFIX"] + "leads.hot"
+    published = asyncio.run(read_topic(kafka_bootstrap, hot))
+    leads = [orjson.loads(m.value)["lead_id"] for m in published]
+    assert leads == ["cluster-lead"]  # one alert, and the repeated events made no second one
