@@ -158,6 +158,10 @@ class Processor:
                 continue
             outcome.events += 1
             consumed[decoded.type] = consumed.get(decoded.type, 0) + 1
+            if decoded.lead_id is None:
+                # An anonymous visitor's event: valid, kept in the retained input topic, but not
+                # merged into leads by the stream worker yet (offline scoring does merge it).
+                continue
             by_lead.setdefault(decoded.lead_id, []).append((decoded, record))
         await self._update(by_lead, now, outcome, force=False)
         return outcome
