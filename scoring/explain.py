@@ -12,7 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
-ContributionKind = Literal["base", "fit", "engagement", "adjustment"]
+# "identity" lines carry no points: they say which anonymous visitors count toward the lead.
+ContributionKind = Literal["base", "fit", "engagement", "adjustment", "identity"]
 
 
 class Contribution(NamedTuple):

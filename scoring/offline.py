@@ -12,6 +12,7 @@ import gc
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,9 @@ import orjson
 from scoring.engine import Score, apply_record, evaluate, quick_score, update_hot
 from scoring.errors import EventValidationError
 from scoring.events import Event, line_fields
+from scoring.explain import Contribution
 from scoring.fit import fit_points, profile_view
+from scoring.identity import IDENTIFIED, Identities, link_of, merged_records
 from scoring.model import Model
 from scoring.rules import compiled
 from scoring.state import LeadState, event_digest
@@ -32,8 +35,19 @@ ReplayEntry = tuple[float, bytes, str, dict[str, Any]]
 PROFILE_UPDATED = "profile_updated"
 
 
-def replay(lead_id: str, records: list[ReplayEntry], model: Model) -> LeadState:
-    """Build a lead's state from its records (sorted by time), stepping the hysteresis memory."""
+def replay(
+    lead_id: str,
+    records: list[ReplayEntry],
+    model: Model,
+    visible: Sequence[float] | None = None,
+) -> LeadState:
+    """Build a lead's state from its records (sorted by time), stepping the hysteresis memory.
+
+    ``visible``, beside each record, is when the lead learns of it when that is later than the
+    record's own time (an anonymous visitor's events, at identification; see
+    :func:`scoring.identity.merged_records`); the records are then sorted by it.
+    """
+    shown = visible if visible is not None else [r[0] for r in records]
     cm = compiled(model)
     thresholds = model.thresholds
     fit_min, fit_max = model.fit.min, model.fit.max
@@ -45,12 +59,12 @@ def replay(lead_id: str, records: list[ReplayEntry], model: Model) -> LeadState:
     hot_at = thresholds.hot
     i, n = 0, len(records)
     while i < n:
-        t = records[i][0]
+        t = shown[i]
         if state.hot:  # lowest point since the previous event: may have cooled meanwhile
             step(state, quick_score(state, cm, t, fit), thresholds)
-        while i < n and records[i][0] == t:
-            _, digest, event_type, props = records[i]
-            if apply_record(state, cm, t, digest, event_type, props) and (
+        while i < n and shown[i] == t:
+            own_t, digest, event_type, props = records[i]
+            if apply_record(state, cm, own_t, digest, event_type, props) and (
                 event_type == PROFILE_UPDATED
             ):
                 fit = None
@@ -84,26 +98,42 @@ class Batch:
         self.at = at
         self._at_s = at.timestamp()
         self.by_lead: dict[str, list[ReplayEntry]] = {}
+        self.identities = Identities()
 
     def add(self, event: Event) -> None:
         """Add a validated event; events after ``at`` are dropped."""
         self.add_fields(
             event.event_id,
-            event.lead_id,
+            event.key,
             event.type.value,
             event.occurred_at.timestamp(),
             event.properties,
+            event.anonymous,
         )
 
     def add_fields(
-        self, event_id: str, lead_id: str, event_type: str, t: float, props: dict[str, Any]
+        self,
+        event_id: str,
+        lead_id: str,
+        event_type: str,
+        t: float,
+        props: dict[str, Any],
+        anonymous: bool = False,
     ) -> None:
-        """Add the fields of a validated event (see ``events.quick_parse``)."""
-        if t <= self._at_s:
-            records = self.by_lead.get(lead_id)
-            if records is None:
-                records = self.by_lead[lead_id] = []
-            records.append((t, event_digest(event_id), event_type, props))
+        """Add the fields of a validated event (see ``events.line_fields``); with ``anonymous``
+        the second field is an anonymous id."""
+        if t > self._at_s:
+            return
+        digest = event_digest(event_id)
+        if anonymous:
+            self.identities.add_record(lead_id, (t, digest, event_type, props))
+            return
+        if event_type == IDENTIFIED:
+            self.identities.add_link(link_of(lead_id, t, digest, props))
+        records = self.by_lead.get(lead_id)
+        if records is None:
+            records = self.by_lead[lead_id] = []
+        records.append((t, digest, event_type, props))
 
     def score(self, models: Sequence[Model]) -> list[Score]:
         """One score per lead and model, sorted by lead id, then model name."""
@@ -113,13 +143,23 @@ class Batch:
     def _score(self, models: Sequence[Model]) -> list[Score]:
         ordered = sorted(models, key=lambda m: m.name)
         out: list[Score] = []
+        identities = self.identities
         for lead_id in sorted(self.by_lead):
             records = self.by_lead[lead_id]
-            records.sort(key=lambda r: (r[0], r[1]))
+            visible: list[float] | None = None
+            notes: tuple[Contribution, ...] = ()
+            joined = identities.joined(lead_id) if lead_id in identities.named else None
+            if joined:
+                records, visible = merged_records(records, joined)
+                notes = identities.notes(lead_id)
+            else:
+                records.sort(key=lambda r: (r[0], r[1]))
             for model in ordered:
-                state = replay(lead_id, records, model)
+                state = replay(lead_id, records, model, visible)
                 result = evaluate(state, model, self.at)
                 update_hot(state, result, model)
+                if notes:
+                    result = replace(result, explanation=result.explanation + notes)
                 out.append(result)
         return out
 
@@ -151,7 +191,8 @@ def score_lines(
     record. ``now`` (the wall clock, not ``at``) rejects events stamped more than a day in the
     future. With ``parts > 1`` only the leads owned by ``part`` (see :func:`owner`) are scored,
     and lines without a usable lead id are reported by part 0 only, so that several workers can
-    share one file and together report every line exactly once.
+    share one file and together report every line exactly once. An anonymous visitor's events
+    may count toward a lead of any part, so every part reads them (and part 0 reports them).
     """
     batch = Batch(at)
     rejected: list[tuple[int, str]] = []
@@ -163,15 +204,19 @@ def score_lines(
                 data = orjson.loads(line)
             except orjson.JSONDecodeError:
                 data = None
+            report = True
             if parts > 1:
                 lead = data.get("lead_id") if type(data) is dict else None
+                shared = lead is None and type(data) is dict and "anonymous_id" in data
                 mine = owner(lead, parts) == part if type(lead) is str else part == 0
-                if not mine:
+                if not mine and not shared:
                     continue
+                report = mine
             try:
                 fields = line_fields(line, data, now, now_s)
             except EventValidationError as err:
-                rejected.append((number, str(err)))
+                if report:
+                    rejected.append((number, str(err)))
                 continue
             if fields is not None:
                 add_fields(*fields)

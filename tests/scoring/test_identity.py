@@ -1,0 +1,141 @@
+"""Anonymous visitors and identity merge, offline: the contract, arrival order, moves, redelivery.
+
+The same functions back ``leadscore score`` and ``calibrate``; whatever order the ``identified``
+event and the anonymous events come in, and however often, a lead's score is the same.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scoring.events import line_fields, parse_event
+from scoring.history import History
+from scoring.model import default_model
+from scoring.offline import score_events, score_lines
+from tests.support.events import T0, anonymous, event, identified, seed_director_500
+
+AT = T0 + timedelta(days=2)
+HOUR = timedelta(hours=1)
+
+
+# -- the acceptance story -----------------------------------------------------------------------
+
+
+def _story() -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+    """Three anonymous pricing views, the identification, and the seed Director's profile."""
+    views = [
+        anonymous("page_view", "anon-7", T0 - timedelta(days=1) + n * HOUR, path="/pricing")
+        for n in range(3)
+    ]
+    seed = seed_director_500("lead-7")
+    profile_only = [e for e in seed if e["type"] == "profile_updated"]
+    return views, identified("lead-7", "anon-7", T0 + HOUR), profile_only
+
+
+def _score(events: list[dict[str, Any]], lead: str = "lead-7") -> Any:
+    scores = score_events([parse_event(e) for e in events], [default_model()], AT)
+    return next(s for s in scores if s.lead_id == lead)
+
+
+def test_identification_counts_earlier_anonymous_views_whatever_comes_first() -> None:
+    views, link, profile_only = _story()
+    last = _score([*profile_only, *views, link])
+    first = _score([link, *profile_only, *views])
+    alone = _score(profile_only)
+    assert first.score == last.score > alone.score
+    assert any(c.rule == "pricing_page" for c in last.explanation)
+    assert any(c.kind == "identity" and "anon-7" in c.detail for c in last.explanation)
+
+
+def test_anonymous_views_before_an_identification_are_not_counted_before_it() -> None:
+    views, link, profile_only = _story()
+    history = History()
+    for raw in [*profile_only, *views, link]:
+        fields = line_fields(orjson.dumps(raw), raw, None, None)
+        assert fields is not None
+        history.add(*fields)
+    model = default_model()
+    before = history.score("lead-7", model, T0)  # the views happened, the identification not yet
+    after = history.score("lead-7", model, AT)
+    assert before.score == _score(profile_only).score
+    assert after.score == _score([*profile_only, *views, link]).score
+
+
+def test_a_later_identification_moves_the_visitor_and_says_so() -> None:
+    views, link, profile_only = _story()
+    moved = identified("lead-8", "anon-7", T0 + 2 * HOUR)
+    scores = score_events(
+        [parse_event(e) for e in [*profile_only, *views, link, moved]], [default_model()], AT
+    )
+    by_lead = {s.lead_id: s for s in scores}
+    assert by_lead["lead-7"].score == _score(profile_only).score
+    assert not any(c.kind == "identity" for c in by_lead["lead-7"].explanation)
+    notes = [c.detail for c in by_lead["lead-8"].explanation if c.kind == "identity"]
+    assert notes == ["anonymous visitor anon-7 identified on 2026-03-02, moved from lead lead-7"]
+    assert by_lead["lead-8"].engagement > 0
+
+
+def test_files_split_between_workers_score_merged_leads_as_one_does() -> None:
+    views, link, profile_only = _story()
+    others = [identified(f"lead-{n}", f"anon-{n}", T0) for n in range(20)]
+    lines = [orjson.dumps(e) for e in [*views, link, *profile_only, *others]]
+    lines.append(orjson.dumps(anonymous("page_view", "anon-x", path=7)))  # a bad anonymous line
+    whole, rejected = score_lines(lines, [default_model()], AT)
+    parts = [score_lines(lines, [default_model()], AT, part=p, parts=3) for p in range(3)]
+    split = sorted((s for scores, _ in parts for s in scores), key=lambda s: s.lead_id)
+    assert [s.to_dict() for s in split] == [s.to_dict() for s in whole]
+    assert sorted(r for _, rs in parts for r in rs) == rejected and len(rejected) == 1
+
+
+# -- any arrival order, any redelivery ------------------------------------------------------------
+
+LEADS = ["L1", "L2", "L3"]
+VISITORS = ["A1", "A2", "A3"]
+_kinds = st.sampled_from(["pricing", "demo_video_watched", "email_opened"])
+
+
+@st.composite
+def stories(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Anonymous and known events, identifications (some moving a visitor), with repeats."""
+    events: list[dict[str, Any]] = []
+    for n in range(draw(st.integers(1, 12))):
+        at = T0 + timedelta(hours=draw(st.integers(-48, 40)))
+        kind = draw(_kinds)
+        props = {"path": "/pricing"} if kind == "pricing" else {}
+        name = "page_view" if kind == "pricing" else kind
+        if draw(st.booleans()):
+            raw = anonymous(name, draw(st.sampled_from(VISITORS)), at, **props)
+        else:
+            raw = event(name, at, draw(st.sampled_from(LEADS)), **props)
+        raw["event_id"] = f"e{n}"
+        events.append(raw)
+    for n in range(draw(st.integers(0, 4))):
+        at = T0 + timedelta(hours=draw(st.integers(-48, 40)))
+        lead, visitor = draw(st.sampled_from(LEADS)), draw(st.sampled_from(VISITORS))
+        events.append(identified(lead, visitor, at, event_id=f"i{n}"))
+    events += draw(st.lists(st.sampled_from(events), max_size=4))  # redelivered copies
+    return events
+
+
+def _all_scores(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    parsed = [parse_event(e) for e in events]
+    return [s.to_dict() for s in score_events(parsed, [default_model()], AT)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(stories(), st.randoms(use_true_random=False))
+def test_scores_do_not_depend_on_arrival_order_or_repeats(
+    events: list[dict[str, Any]], rnd: Any
+) -> None:
+    shuffled = list(events)
+    rnd.shuffle(shuffled)
+    assert _all_scores(shuffled) == _all_scores(events)
+    once = list({e["event_id"]: e for e in events}.values())
+    assert [(s["lead_id"], s["score"]) for s in _all_scores(once)] == [
+        (s["lead_id"], s["score"]) for s in _all_scores(events)
+    ]
