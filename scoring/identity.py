@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from scoring import decay
 from scoring.explain import Contribution
+from scoring.rules import CompiledModel
+from scoring.state import LeadState
 
 IDENTIFIED = "identified"
 
@@ -82,6 +85,47 @@ def previous_owner(history: Iterable[Link], link: Link) -> str | None:
         return None
     before = max(earlier).lead_id
     return before if before != link.lead_id else None
+
+
+def combine(own: LeadState, parts: Iterable[LeadState], cm: CompiledModel) -> LeadState:
+    """The lead's state with its anonymous visitors' states folded in, for evaluation.
+
+    A live worker keeps each anonymous id's state apart (so that a later ``identified`` can move
+    it to another lead) and combines them when it scores. Combining is what folding every
+    record into one state would give: counts add, decayed counts add at the later reference
+    time, recent times merge (the newest ``cm.recent_depth``), each profile attribute keeps its
+    latest value, seen digests unite. The hysteresis memory is the lead's own.
+    """
+    out = LeadState(
+        own.lead_id,
+        set(own.seen),
+        {key: list(entry) for key, entry in own.signals.items()},
+        {key: list(times) for key, times in own.recent.items()},
+        dict(own.profile),
+        own.hot,
+        own.crossings,
+    )
+    k, depth = cm.decay_k, cm.recent_depth
+    for part in parts:
+        out.seen |= part.seen
+        for key, (n, value, ref) in part.signals.items():
+            entry = out.signals.get(key)
+            if entry is None:
+                out.signals[key] = [n, value, ref]
+            elif ref <= entry[2]:
+                entry[0] += n
+                entry[1] += value * decay.factor(k, entry[2] - ref)
+            else:
+                entry[0] += n
+                entry[1], entry[2] = entry[1] * decay.factor(k, ref - entry[2]) + value, ref
+        for key, times in part.recent.items():
+            merged = sorted([*out.recent.get(key, []), *times])
+            out.recent[key] = merged[-depth:] if depth else merged
+        for name, (value, t, tie) in part.profile.items():
+            current = out.profile.get(name)
+            if current is None or (t, tie) > (current[1], current[2]):
+                out.profile[name] = (value, t, tie)
+    return out
 
 
 def _day(t: float) -> str:

@@ -10,13 +10,19 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scoring.engine import apply_event, quick_score
 from scoring.events import line_fields, parse_event
 from scoring.history import History
-from scoring.model import default_model
+from scoring.identity import combine
+from scoring.model import Model, default_model
 from scoring.offline import score_events, score_lines
+from scoring.rules import compiled
+from scoring.state import LeadState
+from tests.scoring.test_windows import MODEL as WINDOWS
 from tests.support.events import T0, anonymous, event, identified, seed_director_500
 
 AT = T0 + timedelta(days=2)
@@ -124,7 +130,7 @@ def stories(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 def _all_scores(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     parsed = [parse_event(e) for e in events]
-    return [s.to_dict() for s in score_events(parsed, [default_model()], AT)]
+    return [s.to_dict() for s in score_events(parsed, [default_model(), WINDOWS], AT)]
 
 
 @settings(max_examples=150, deadline=None)
@@ -139,3 +145,35 @@ def test_scores_do_not_depend_on_arrival_order_or_repeats(
     assert [(s["lead_id"], s["score"]) for s in _all_scores(once)] == [
         (s["lead_id"], s["score"]) for s in _all_scores(events)
     ]
+
+
+# -- the live worker's view: each visitor's state apart, combined when scored ---------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(stories(), st.randoms(use_true_random=False), st.sampled_from([default_model(), WINDOWS]))
+def test_combining_visitor_states_equals_folding_every_record_into_one(
+    events: list[dict[str, Any]], rnd: Any, model: Model
+) -> None:
+    cm = compiled(model)
+    parsed = [parse_event(e) for e in events if e["type"] != "identified"]
+    rnd.shuffle(parsed)
+    together = LeadState.new("L")
+    apart: dict[str, LeadState] = {}
+    for e in parsed:
+        apply_event(together, e, model)
+        apply_event(apart.setdefault(e.key, LeadState.new(e.key)), e, model)
+    keys = sorted(apart)
+    rnd.shuffle(keys)
+    own = apart.pop(keys[0])
+    combined = combine(own, [apart[k] for k in keys[1:]], cm)
+    assert combined.seen == together.seen
+    assert combined.recent == together.recent
+    assert combined.profile == together.profile
+    assert combined.signals.keys() == together.signals.keys()
+    for key, (n, value, ref) in together.signals.items():
+        assert combined.signals[key][0] == n and combined.signals[key][2] == ref
+        assert combined.signals[key][1] == pytest.approx(value, rel=1e-9)
+    at = AT.timestamp()
+    assert quick_score(combined, cm, at) == quick_score(together, cm, at)
+    assert own.signals.keys() <= combined.signals.keys()  # the parts are read, not changed
