@@ -28,6 +28,8 @@ class Channel(StrEnum):
     HOT = "hot"
     SCORES = "scores"
     DLQ = "dlq"
+    # Internal: links and touches between visitors and leads (streams.worker.identity).
+    IDENTITY = "identity"
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,7 +126,12 @@ class Publisher:
     async def send(self, messages: Sequence[OutMessage]) -> None:
         """Publish the worker's output messages and wait until Kafka acknowledged every one."""
         topics = self.settings.topics
-        names = {Channel.HOT: topics.hot, Channel.SCORES: topics.scores, Channel.DLQ: topics.dlq}
+        names = {
+            Channel.HOT: topics.hot,
+            Channel.SCORES: topics.scores,
+            Channel.DLQ: topics.dlq,
+            Channel.IDENTITY: topics.identity,
+        }
         pending = [
             await self.producer.send(
                 names[m.channel], value=m.value, key=m.key, headers=list(m.headers) or None

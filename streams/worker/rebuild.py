@@ -91,7 +91,7 @@ async def rebuild(
     await consumer.start()
     try:
         read = events = rejected = 0
-        async for records, total in _read_to_end(consumer, settings, settings.topics.inputs):
+        async for records, total in _read_to_end(consumer, settings, settings.topics.consumed):
             outcome = await processor.process(records)
             if not await processor.confirm(outcome):
                 raise RedisError("Redis restarted during the rebuild and may have lost its writes")
@@ -102,7 +102,7 @@ async def rebuild(
                 progress(read, total)
         announced = await _announced(consumer, settings)
         await _restore_announced(store, models, announced, settings.batch_size)
-        partitions = await partitions_of(settings, settings.topics.inputs)
+        partitions = await partitions_of(settings, settings.topics.consumed)
         return RebuildReport(read, events, rejected, sum(partitions.values()))
     finally:
         await consumer.stop()

@@ -57,6 +57,7 @@ class Runtime:
         self.keys = Keys(settings.redis_prefix)
         self.consumer: ConsumerHandle | None = None
         self._store: RedisLeadStore | None = None
+        self._visitors: RedisLeadStore | None = None
         self._processor: Processor | None = None
         self._publisher: Publisher | None = None
         self._publisher_lock = asyncio.Lock()
@@ -73,6 +74,14 @@ class Runtime:
         return self._store
 
     @property
+    def visitors(self) -> RedisLeadStore:
+        """Anonymous visitors' records: the lead store's machinery under their own key prefix."""
+        if self._visitors is None:
+            keys = Keys(f"{self.settings.redis_prefix}:visitor")
+            self._visitors = RedisLeadStore(self.store.client, keys, 0, self.metrics)
+        return self._visitors
+
+    @property
     def processor(self) -> Processor:
         if self._processor is None:
             self._processor = Processor(
@@ -82,6 +91,10 @@ class Runtime:
                 self.settings.max_event_bytes,
                 cache=LeadCache(self.settings.lead_cache),
                 dead_letter_limit=self.settings.dead_letter_max_bytes,
+                visitors=self.visitors,
+                identity_topic=self.settings.topics.identity,
+                expire_visitors=self.visitors.expire,
+                anonymous_ttl=self.settings.anonymous_ttl_days * 86400,
             )
         return self._processor
 
