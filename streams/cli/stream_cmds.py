@@ -24,6 +24,7 @@ from streams.kafka.topics import ensure_topics
 from streams.observability.metrics import Metrics
 from streams.state.keys import Keys
 from streams.state.redis_store import RedisLeadStore, connect
+from streams.worker import identity
 from streams.worker.processor import score_now
 
 PUBLISH_CHUNK = 10_000  # events awaited at a time: bounds memory and drives the progress bar
@@ -215,7 +216,9 @@ def lead(
             stored = (await store.load([lead_id]))[lead_id]
             if not stored.version:
                 return None
-            scores = [s.to_dict() for s in score_now(stored, models, when)]
+            visitors = RedisLeadStore(client, store.keys.visitors, 0, Metrics())
+            members = await visitors.load(identity.members(stored))
+            scores = [s.to_dict() for s in score_now(stored, models, when, members)]
             for score, model in zip(scores, models, strict=True):
                 score["hot_state"] = stored.state(model.name).hot
             return orjson.dumps({"lead_id": lead_id, "scores": scores})

@@ -83,6 +83,12 @@ class Keys:
         return patterns
 
     @property
+    def visitors(self) -> Keys:
+        """The keys of anonymous visitors' records: a lead store of their own, under
+        ``{prefix}:visitor`` (see ``streams.worker.identity``)."""
+        return Keys(f"{self.prefix}:visitor")
+
+    @property
     def cooling(self) -> str:
         """Sorted set: hot lead id -> the time (epoch seconds) its score decays below re-arm."""
         return f"{self.prefix}:cooling"

@@ -77,7 +77,7 @@ class Runtime:
     def visitors(self) -> RedisLeadStore:
         """Anonymous visitors' records: the lead store's machinery under their own key prefix."""
         if self._visitors is None:
-            keys = Keys(f"{self.settings.redis_prefix}:visitor")
+            keys = self.keys.visitors
             self._visitors = RedisLeadStore(self.store.client, keys, 0, self.metrics)
         return self._visitors
 
