@@ -22,10 +22,9 @@ from scoring.model import Model, default_model
 from scoring.offline import score_events, score_lines
 from scoring.rules import compiled
 from scoring.state import LeadState
-from tests.scoring.test_windows import MODEL as WINDOWS
-from tests.support.events import T0, anonymous, event, identified, seed_director_500
+from tests.support.events import T0, anonymous, identified, seed_director_500
+from tests.support.identity import AT, WINDOWS, stories
 
-AT = T0 + timedelta(days=2)
 HOUR = timedelta(hours=1)
 
 
@@ -99,34 +98,6 @@ def test_files_split_between_workers_score_merged_leads_as_one_does() -> None:
 
 
 # -- any arrival order, any redelivery ------------------------------------------------------------
-
-LEADS = ["L1", "L2", "L3"]
-VISITORS = ["A1", "A2", "A3"]
-_kinds = st.sampled_from(["pricing", "demo_video_watched", "email_opened"])
-
-
-@st.composite
-def stories(draw: st.DrawFn) -> list[dict[str, Any]]:
-    """Anonymous and known events, identifications (some moving a visitor), with repeats."""
-    events: list[dict[str, Any]] = []
-    for n in range(draw(st.integers(1, 12))):
-        at = T0 + timedelta(hours=draw(st.integers(-48, 40)))
-        kind = draw(_kinds)
-        props = {"path": "/pricing"} if kind == "pricing" else {}
-        name = "page_view" if kind == "pricing" else kind
-        if draw(st.booleans()):
-            raw = anonymous(name, draw(st.sampled_from(VISITORS)), at, **props)
-        else:
-            raw = event(name, at, draw(st.sampled_from(LEADS)), **props)
-        raw["event_id"] = f"e{n}"
-        events.append(raw)
-    for n in range(draw(st.integers(0, 4))):
-        at = T0 + timedelta(hours=draw(st.integers(-48, 40)))
-        lead, visitor = draw(st.sampled_from(LEADS)), draw(st.sampled_from(VISITORS))
-        events.append(identified(lead, visitor, at, event_id=f"i{n}"))
-    events += draw(st.lists(st.sampled_from(events), max_size=4))  # redelivered copies
-    return events
-
 
 def _all_scores(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     parsed = [parse_event(e) for e in events]

@@ -29,8 +29,8 @@ from streams.state.memory_store import MemoryLeadStore
 from streams.state.redis_store import RedisLeadStore, connect
 from streams.state.store import LeadStore
 from streams.worker.processor import ConsumedRecord, Processor, score_now
-from tests.scoring.test_identity import AT, stories
 from tests.support.events import T0, anonymous, identified, seed_director_500
+from tests.support.identity import AT, stories
 
 IDENTITY = "identity"
 _prefixes = itertools.count()
