@@ -323,8 +323,9 @@ _EARLIEST_S = EARLIEST.timestamp()
 
 # (event_id, lead_id, type, occurred_at epoch seconds, properties)
 Fields = tuple[str, str, str, float, dict[str, Any]]
-# Fields of a line of a file, which may be about an anonymous visitor: (*Fields, anonymous)
-LineFields = tuple[str, str, str, float, dict[str, Any], bool]
+# Fields of a line of a file, which may be about an anonymous visitor:
+# (*Fields, anonymous, account_id or None)
+LineFields = tuple[str, str, str, float, dict[str, Any], bool, str | None]
 
 
 def quick_parse(raw: bytes | str, now_s: float | None = None) -> Fields | None:
@@ -347,7 +348,7 @@ def quick_fields(data: Any, now_s: float | None = None) -> Fields | None:
     fields = _quick(data, now_s)
     if fields is None or fields[5]:
         return None
-    event_id, lead_id, event_type, t, props, _ = fields
+    event_id, lead_id, event_type, t, props, _, _ = fields
     return event_id, lead_id, event_type, t, props
 
 
@@ -387,7 +388,7 @@ def _quick(data: Any, now_s: float | None) -> LineFields | None:
         return None
     if _property_problems(event_type, props):
         return None
-    return event_id, subject, event_type.value, t, props, anonymous
+    return event_id, subject, event_type.value, t, props, anonymous, account
 
 
 def _text_limits(field: FieldInfo) -> dict[str, Any]:
@@ -509,8 +510,8 @@ def line_fields(
 
     ``data`` is the line already decoded (or None when it is not JSON). Plainly valid lines take
     the fast path; the rest go through :func:`parse_event`, which raises
-    :class:`EventValidationError` saying what is wrong. Blank lines give None. The last field
-    says whether the second is an anonymous id rather than a lead id.
+    :class:`EventValidationError` saying what is wrong. Blank lines give None. The last two
+    fields say whether the second is an anonymous id rather than a lead id, and the account.
     """
     fields = _quick(data, now_s)
     if fields is not None:
@@ -525,4 +526,5 @@ def line_fields(
         event.occurred_at.timestamp(),
         event.properties,
         event.anonymous,
+        event.account_id,
     )

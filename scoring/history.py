@@ -37,6 +37,7 @@ class History:
         t: float,
         props: dict[str, Any],
         anonymous: bool = False,
+        account_id: str | None = None,
     ) -> None:
         """Add the fields of one validated event (see ``scoring.events.line_fields``); with
         ``anonymous`` the second field is an anonymous id, whose events count toward the lead it

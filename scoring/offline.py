@@ -13,11 +13,12 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from scoring.accounts import AccountScore, AccountState, Member, evaluate_account, latest_account
 from scoring.engine import Score, apply_record, evaluate, quick_score, update_hot
 from scoring.errors import EventValidationError
 from scoring.events import Event, line_fields
@@ -99,6 +100,7 @@ class Batch:
         self._at_s = at.timestamp()
         self.by_lead: dict[str, list[ReplayEntry]] = {}
         self.identities = Identities()
+        self.accounts: dict[str, tuple[str, float, int]] = {}  # lead -> (account, t, tie)
 
     def add(self, event: Event) -> None:
         """Add a validated event; events after ``at`` are dropped."""
@@ -109,6 +111,7 @@ class Batch:
             event.occurred_at.timestamp(),
             event.properties,
             event.anonymous,
+            event.account_id,
         )
 
     def add_fields(
@@ -119,9 +122,11 @@ class Batch:
         t: float,
         props: dict[str, Any],
         anonymous: bool = False,
+        account_id: str | None = None,
     ) -> None:
         """Add the fields of a validated event (see ``events.line_fields``); with ``anonymous``
-        the second field is an anonymous id."""
+        the second field is an anonymous id. A lead's account is that of its latest event
+        carrying one."""
         if t > self._at_s:
             return
         digest = event_digest(event_id)
@@ -130,6 +135,11 @@ class Batch:
             return
         if event_type == IDENTIFIED:
             self.identities.add_link(link_of(lead_id, t, digest, props))
+        if account_id is not None:
+            tie = int.from_bytes(digest[:4], "big")
+            found = latest_account(self.accounts.get(lead_id), account_id, t, tie)
+            if found is not None:
+                self.accounts[lead_id] = found
         records = self.by_lead.get(lead_id)
         if records is None:
             records = self.by_lead[lead_id] = []
@@ -140,7 +150,23 @@ class Batch:
         with _no_gc():
             return self._score(models)
 
-    def _score(self, models: Sequence[Model]) -> list[Score]:
+    def score_accounts(self, models: Sequence[Model]) -> list[AccountScore]:
+        """One score per account and model with an ``accounts`` section, sorted by account id,
+        then model name. Each lead joins as it stands at its latest event (score, engagement,
+        firmographics); the account evaluates as of ``at`` (hot by threshold, without replaying
+        earlier crossings)."""
+        groups: dict[tuple[str, str], AccountState] = {}
+        with _no_gc():
+            self._score(models, groups)
+        out: list[AccountScore] = []
+        by_name = {m.name: m for m in models}
+        for key in sorted(groups):
+            out.append(evaluate_account(groups[key], by_name[key[1]], self.at))
+        return out
+
+    def _score(
+        self, models: Sequence[Model], accounts: dict[tuple[str, str], AccountState] | None = None
+    ) -> list[Score]:
         ordered = sorted(models, key=lambda m: m.name)
         out: list[Score] = []
         identities = self.identities
@@ -161,7 +187,23 @@ class Batch:
                 if notes:
                     result = replace(result, explanation=result.explanation + notes)
                 out.append(result)
+                account = self.accounts.get(lead_id)
+                if accounts is not None and account is not None and model.accounts is not None:
+                    last = max((r[0] for r in records), default=None)
+                    member = _member(lead_id, state, model, last)
+                    if member is not None:
+                        key = (account[0], model.name)
+                        accounts.setdefault(key, AccountState(account[0])).update(member)
         return out
+
+
+def _member(lead_id: str, state: LeadState, model: Model, last: float | None) -> Member | None:
+    """The lead as its account sees it: as it stood at its latest event."""
+    if last is None:
+        return None
+    at_last = evaluate(state, model, datetime.fromtimestamp(last, UTC), explained=False)
+    profile = {name: (value, t) for name, (value, t, _) in state.profile.items()}
+    return Member(lead_id, at_last.score, at_last.engagement, last, profile)
 
 
 def score_events(events: Iterable[Event], models: Sequence[Model], at: datetime) -> list[Score]:
@@ -194,6 +236,27 @@ def score_lines(
     share one file and together report every line exactly once. An anonymous visitor's events
     may count toward a lead of any part, so every part reads them (and part 0 reports them).
     """
+    batch, rejected = read_lines(lines, at, now, part, parts)
+    return batch.score(models), rejected
+
+
+def score_account_lines(
+    lines: Iterable[bytes | str], models: Sequence[Model], at: datetime, now: datetime | None
+) -> tuple[list[AccountScore], list[tuple[int, str]]]:
+    """Like :func:`score_lines`, one score per account instead (``leadscore score --accounts``);
+    in one process, since an account's leads may be anywhere in the file."""
+    batch, rejected = read_lines(lines, at, now)
+    return batch.score_accounts(models), rejected
+
+
+def read_lines(
+    lines: Iterable[bytes | str],
+    at: datetime,
+    now: datetime | None = None,
+    part: int = 0,
+    parts: int = 1,
+) -> tuple[Batch, list[tuple[int, str]]]:
+    """The batch of valid lines (of ``part``, see :func:`score_lines`) and the rejected ones."""
     batch = Batch(at)
     rejected: list[tuple[int, str]] = []
     now_s = None if now is None else now.timestamp()
@@ -220,4 +283,4 @@ def score_lines(
                 continue
             if fields is not None:
                 add_fields(*fields)
-    return batch.score(models), rejected
+    return batch, rejected
