@@ -30,9 +30,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from scoring.compiled import OWN_SIGNAL_PREFIX, PAGE_VIEW
 from scoring.fit import profile_view
 from scoring.model import ANY_EVENT, DAY, Model
-from scoring.rules import OWN_SIGNAL_PREFIX, PAGE_VIEW
 from scoring.state import LeadState
 
 LEARN_DEPTH = 6  # event times per signal the learning states keep: window counts exact to 5
