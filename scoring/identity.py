@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scoring import decay
+from scoring.compiled import CompiledModel
 from scoring.explain import Contribution
-from scoring.rules import CompiledModel
 from scoring.state import LeadState
 
 IDENTIFIED = "identified"

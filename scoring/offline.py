@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from scoring.accounts import AccountScore, AccountState, Member, evaluate_account, latest_account
+from scoring.compiled import compiled
 from scoring.engine import Score, apply_record, evaluate, quick_score, update_hot
 from scoring.errors import EventValidationError
 from scoring.events import Event, line_fields
@@ -26,7 +27,6 @@ from scoring.explain import Contribution
 from scoring.fit import fit_points, profile_view
 from scoring.identity import IDENTIFIED, Identities, link_of, merged_records
 from scoring.model import Model
-from scoring.rules import compiled
 from scoring.state import LeadState, event_digest
 from scoring.thresholds import step
 

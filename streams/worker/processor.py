@@ -19,13 +19,13 @@ from typing import Any
 
 import orjson
 
+from scoring.compiled import compiled
 from scoring.engine import Score, apply_event, cools_at, evaluate, update_hot
 from scoring.events import Event, EventType
 from scoring.explain import Contribution
 from scoring.fit import email_domain
 from scoring.identity import combine
 from scoring.model import Model, profile_attributes
-from scoring.rules import compiled
 from streams.errors import StateConflict
 from streams.kafka import messages
 from streams.kafka.codec import Rejection, RejectReason, decode

@@ -86,7 +86,16 @@ async def rebuild(
     client = connect(settings.redis_url, settings.redis_cluster)
     metrics = Metrics()
     store = RedisLeadStore(client, Keys(settings.redis_prefix), settings.history_length, metrics)
-    processor = Processor(store, models, metrics, settings.max_event_bytes, emit=False)
+    processor = Processor(
+        store,
+        models,
+        metrics,
+        settings.max_event_bytes,
+        emit=False,
+        # the identity topic is replayed too: visitors' records and links come back with it
+        visitors=RedisLeadStore(client, store.keys.visitors, 0, metrics),
+        identity_topic=settings.topics.identity,
+    )
     consumer = _reader(settings)
     await consumer.start()
     try:

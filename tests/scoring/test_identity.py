@@ -14,13 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scoring.compiled import compiled
 from scoring.engine import apply_event, quick_score
 from scoring.events import line_fields, parse_event
 from scoring.history import History
 from scoring.identity import combine
 from scoring.model import Model, default_model
 from scoring.offline import score_events, score_lines
-from scoring.rules import compiled
 from scoring.state import LeadState
 from tests.support.events import T0, anonymous, identified, seed_director_500
 from tests.support.identity import AT, WINDOWS, stories
