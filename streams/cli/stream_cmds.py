@@ -25,6 +25,7 @@ from streams.kafka.topics import ensure_topics
 from streams.observability.metrics import Metrics
 from streams.state.keys import Keys
 from streams.state.redis_store import RedisLeadStore, connect
+from streams.state.store import models_label
 from streams.worker.processor import Processor, score_now
 from streams.worker.rescore import RescoreReport
 from streams.worker.rescore import rescore as run_rescore
@@ -280,9 +281,11 @@ def rescore() -> None:
         )
         try:
             async with Publisher(settings) as publisher:
-                return await run_rescore(
+                report = await run_rescore(
                     store, processor, publisher.send, settings.batch_size, progress
                 )
+            await store.mark_scored_by(models_label(models))
+            return report
         finally:
             await client.aclose()
 
