@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     cooling_interval: float = Field(
         1.0, gt=0, description="Seconds between scans for leads whose score decayed below re-arm."
     )
+    rescore_on_start: bool = Field(
+        True,
+        description="At start, rescore every stored lead when the models (name or version) differ "
+        "from those that last scored them, so a changed threshold is announced at once.",
+    )
     history_length: int = Field(
         5, ge=0, description="Score changes kept per lead for `GET /leads/{id}` (0: none)."
     )

@@ -25,6 +25,7 @@ from streams.kafka.topics import ensure_topics
 from streams.observability.metrics import Metrics
 from streams.state.keys import Keys
 from streams.state.redis_store import RedisLeadStore, connect
+from streams.state.store import models_label
 from streams.worker import identity
 from streams.worker.processor import Processor, score_now
 from streams.worker.rescore import RescoreReport
@@ -286,9 +287,11 @@ def rescore() -> None:
         )
         try:
             async with Publisher(settings) as publisher:
-                return await run_rescore(
+                report = await run_rescore(
                     store, processor, publisher.send, settings.batch_size, progress
                 )
+            await store.mark_scored_by(models_label(models))
+            return report
         finally:
             await client.aclose()
 

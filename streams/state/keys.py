@@ -98,6 +98,11 @@ class Keys:
         """Hash: ``topic:partition`` -> the next offset whose effects are not all in Redis yet."""
         return f"{self.prefix}:offsets"
 
+    @property
+    def scored_by(self) -> str:
+        """String: the models (name@version, ...) that last scored every stored lead."""
+        return f"{self.prefix}:scored-by"
+
     def pattern(self) -> str:
         """A SCAN pattern matching every key of this deployment."""
         return f"{self.prefix}:*"

@@ -204,6 +204,13 @@ class RedisLeadStore:
                 if lead_id is not None:
                     yield lead_id
 
+    async def scored_by(self) -> str | None:
+        found = await self.client.get(self.keys.scored_by)
+        return None if found is None else _text(found)
+
+    async def mark_scored_by(self, label: str) -> None:
+        await self.client.set(self.keys.scored_by, label)
+
     async def checkpoints(self) -> dict[str, int]:
         """Every partition's checkpoint, as ``{"topic:partition": next offset}``."""
         rows = await self.client.hgetall(self.keys.offsets)

@@ -10,6 +10,8 @@ nothing new: a lead already rescored has nothing left to cross.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -32,23 +34,29 @@ async def rescore(
     send: Callable[[Sequence[OutMessage]], Awaitable[None]],
     batch: int = 500,
     progress: Callable[[int], None] | None = None,
+    lock: asyncio.Lock | None = None,
+    on_restart: Callable[[], None] | None = None,
 ) -> RescoreReport:
     """Tick every stored lead, ``batch`` at a time; ``send`` must return once Kafka acknowledged.
 
     Each batch is confirmed only after its messages were sent, as the worker does: an interruption
     between the write and the send leaves the outbox, which the next write of the lead (or the next
-    rescore) sends again with the same id.
+    rescore) sends again with the same id. Inside a worker, ``lock`` keeps each batch of the
+    rescore apart from the batches of events (they share the lead cache), and ``on_restart`` is
+    told when the store turned out to have restarted, so the worker can rewind.
     """
     leads = alerts = 0
     chunk: list[str] = []
 
     async def run() -> None:
         nonlocal alerts
-        outcome = await processor.tick(chunk)
-        if outcome.messages:
-            await send(outcome.messages)
-            alerts += sum(1 for m in outcome.messages if m.channel is Channel.HOT)
-        await processor.confirm(outcome)
+        async with lock if lock is not None else contextlib.nullcontext():
+            outcome = await processor.tick(chunk)
+            if outcome.messages:
+                await send(outcome.messages)
+                alerts += sum(1 for m in outcome.messages if m.channel is Channel.HOT)
+            if not await processor.confirm(outcome) and on_restart is not None:
+                on_restart()
 
     async for lead_id in store.lead_ids():
         chunk.append(lead_id)

@@ -26,9 +26,11 @@ from streams.observability.metrics import Metrics
 from streams.settings import Settings
 from streams.state.keys import Keys
 from streams.state.redis_store import RedisLeadStore, connect
+from streams.state.store import models_label
 from streams.worker.cache import LeadCache
 from streams.worker.processor import BatchOutcome, ConsumedRecord, Processor
 from streams.worker.rebuild import catch_up_with_announced
+from streams.worker.rescore import rescore
 from streams.worker.retry import may_retry
 
 log = logging.getLogger("leadscore.worker")
@@ -64,6 +66,7 @@ class Runtime:
         self.stopping = asyncio.Event()  # set when the worker starts to stop: retries give up
         # What keeps failing, since when (monotonic seconds): /healthz reports a stall.
         self.failing: dict[str, float] = {}
+        self._models_checked = False  # see rescore_if_models_changed
 
     @property
     def store(self) -> RedisLeadStore:
@@ -123,6 +126,8 @@ class Runtime:
 
     async def handle(self, records: Sequence[ConsumedRecord]) -> None:
         """Process a batch until it succeeds; a batch is never dropped for a passing outage."""
+        if not self._models_checked:
+            await self.retrying("rescore", lambda: self.rescore_if_models_changed(locked=True))
         await self.retrying("batch", lambda: self._handle_once(records))
 
     async def cool(self) -> None:
@@ -138,6 +143,34 @@ class Runtime:
         if due and self.consumer is not None:
             async with self.consumer.lock:  # never beside a batch: they may share leads
                 await self._deliver(self.processor.tick(due))
+
+    async def rescore_if_models_changed(self, locked: bool = False) -> None:
+        """Once, at start: when other models (name or version) last scored the stored leads,
+        rescore them all, so what the change makes hot or cools is announced now rather than at
+        each lead's next event (``LEADSCORE_RESCORE_ON_START``).
+
+        Runs before the first batch (``locked``: the caller holds the consumer's lock already),
+        or from the cooling timer when no event comes; either way the models are recorded as the
+        ones scoring the leads from then on.
+        """
+        if self._models_checked or self.consumer is None:
+            return
+        label = models_label(self.models)
+        previous = await self.store.scored_by()
+        if previous is not None and previous != label and self.settings.rescore_on_start:
+            log.info("models changed (%s -> %s): rescoring every stored lead", previous, label)
+            consumer = self.consumer
+            report = await rescore(
+                self.store,
+                self.processor,
+                (await self.publisher()).send,
+                self.settings.batch_size,
+                lock=None if locked else consumer.lock,
+                on_restart=lambda: consumer.request_rewind("Redis restarted"),
+            )
+            log.info("rescored %d leads: %d alerts published", report.leads, report.alerts)
+        await self.store.mark_scored_by(label)
+        self._models_checked = True
 
     async def watch_redis(self) -> None:
         """Rewind when Redis restarted: it may have lost its last second of writes."""
