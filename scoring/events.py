@@ -12,11 +12,18 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 from annotated_types import MaxLen, MinLen
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
@@ -69,6 +76,9 @@ class EventType(StrEnum):
     MEETING_BOOKED = "meeting_booked"
     PRODUCT_USAGE = "product_usage"
     PROFILE_UPDATED = "profile_updated"
+    # A known lead was recognised as an anonymous visitor: ``lead_id`` plus
+    # ``properties.anonymous_id``. It scores nothing itself; see :mod:`scoring.identity`.
+    IDENTIFIED = "identified"
 
 
 class Seniority(StrEnum):
@@ -142,7 +152,29 @@ def _property_problems(event_type: EventType | None, props: dict[str, Any]) -> l
         email = props.get("email")
         if isinstance(email, str) and "@" not in email:
             problems.append(Problem("properties.email", "must be an email address"))
+    elif event_type is EventType.IDENTIFIED:
+        anonymous = props.get("anonymous_id")
+        if not isinstance(anonymous, str) or not 0 < len(anonymous) <= MAX_ID_LENGTH:
+            problems.append(
+                Problem(
+                    "properties.anonymous_id",
+                    f"an identified event needs a string of 1 to {MAX_ID_LENGTH} characters",
+                )
+            )
     return problems
+
+
+def _subject_problems(
+    lead_id: str | None, anonymous_id: str | None, event_type: EventType | None
+) -> list[Problem]:
+    """Exactly one of the two ids names whom an event is about; ``identified`` needs the lead."""
+    if lead_id is None and anonymous_id is None:
+        return [Problem("lead_id", "is required")]
+    if lead_id is not None and anonymous_id is not None:
+        return [Problem("anonymous_id", "must not be sent with lead_id: exactly one names whom")]
+    if event_type is EventType.IDENTIFIED and lead_id is None:
+        return [Problem("lead_id", "is required in an identified event")]
+    return []
 
 
 class Event(BaseModel):
@@ -153,7 +185,19 @@ class Event(BaseModel):
     event_id: str = Field(
         min_length=1, max_length=MAX_ID_LENGTH, description="Unique per event; repeats count once."
     )
-    lead_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    lead_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        description="The known lead; exactly one of lead_id and anonymous_id is present.",
+    )
+    anonymous_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        description="An anonymous visitor (a cookie, a device); counts toward the lead it is"
+        " identified as.",
+    )
     type: EventType
     occurred_at: datetime = Field(
         description="RFC 3339 with a time zone, not before 2000-01-01."
@@ -204,6 +248,25 @@ class Event(BaseModel):
             )
         return value
 
+    @model_validator(mode="after")
+    def _one_subject(self) -> Event:
+        problems = _subject_problems(self.lead_id, self.anonymous_id, self.type)
+        if problems:
+            raise PydanticCustomError(
+                "subject", "; ".join(str(p) for p in problems), {"problems": problems}
+            )
+        return self
+
+    @property
+    def key(self) -> str:
+        """Whom the event is about, as Kafka keys it: the lead, else the anonymous visitor."""
+        return self.lead_id or self.anonymous_id or ""  # never "": the validator holds one
+
+    @property
+    def anonymous(self) -> bool:
+        """Whether :attr:`key` is an anonymous id rather than a lead id."""
+        return self.lead_id is None
+
 
 def _problems_from(err: ValidationError) -> list[Problem]:
     problems: list[Problem] = []
@@ -237,7 +300,13 @@ def parse_event(raw: bytes | str | Mapping[str, Any], now: datetime | None = Non
     try:
         event = Event.model_validate(data)
     except ValidationError as exc:
-        raise EventValidationError(_problems_from(exc)) from None
+        found = _problems_from(exc)
+        if not any(p.location in ("lead_id", "anonymous_id") for p in found):
+            # the model's own check of the ids runs only once every field is valid
+            lead, anonymous = data.get("lead_id"), data.get("anonymous_id")
+            event_type = _TYPES.get(data.get("type"))  # type: ignore[arg-type]
+            found = _subject_problems(lead, anonymous, event_type) + found
+        raise EventValidationError(found) from None
     if now is not None and event.occurred_at > now + FUTURE_TOLERANCE:
         raise EventValidationError([Problem("occurred_at", "is more than one day in the future")])
     return event
@@ -247,17 +316,21 @@ _FIELDS = frozenset(Event.model_fields)
 # The fields quick_fields checks by hand, one by one; a test holds this equal to Event's fields,
 # so a field added to the model cannot slip through the fast path unchecked.
 QUICK_CHECKED_FIELDS = frozenset(
-    {"event_id", "lead_id", "type", "occurred_at", "account_id", "properties"}
+    {"event_id", "lead_id", "anonymous_id", "type", "occurred_at", "account_id", "properties"}
 )
 _TYPES: dict[str, EventType] = {t.value: t for t in EventType}
 _EARLIEST_S = EARLIEST.timestamp()
 
+# (event_id, lead_id, type, occurred_at epoch seconds, properties)
+Fields = tuple[str, str, str, float, dict[str, Any]]
+# Fields of a line of a file, which may be about an anonymous visitor:
+# (*Fields, anonymous, account_id or None)
+LineFields = tuple[str, str, str, float, dict[str, Any], bool, str | None]
 
-def quick_parse(
-    raw: bytes | str, now_s: float | None = None
-) -> tuple[str, str, str, float, dict[str, Any]] | None:
+
+def quick_parse(raw: bytes | str, now_s: float | None = None) -> Fields | None:
     """``(event_id, lead_id, type, occurred_at epoch seconds, properties)`` for a line that is
-    plainly valid, else None.
+    plainly valid and about a known lead, else None.
 
     The offline fast path: it accepts a subset of what :func:`parse_event` accepts (the tests
     check that), without building a model object. Anything it declines goes through
@@ -270,30 +343,41 @@ def quick_parse(
     return quick_fields(data, now_s)
 
 
-def quick_fields(
-    data: Any, now_s: float | None = None
-) -> tuple[str, str, str, float, dict[str, Any]] | None:
-    """:func:`quick_parse` on an already decoded JSON value."""
+def quick_fields(data: Any, now_s: float | None = None) -> Fields | None:
+    """:func:`quick_parse` on an already decoded JSON value (anonymous events are declined)."""
+    fields = _quick(data, now_s)
+    if fields is None or fields[5]:
+        return None
+    event_id, lead_id, event_type, t, props, _, _ = fields
+    return event_id, lead_id, event_type, t, props
+
+
+def _is_id(value: Any) -> TypeGuard[str]:
+    return type(value) is str and 0 < len(value) <= MAX_ID_LENGTH
+
+
+def _quick(data: Any, now_s: float | None) -> LineFields | None:
+    """The hand checks of the fast path, for lead and anonymous events alike."""
     if type(data) is not dict or not data.keys() <= _FIELDS:
         return None
     event_id = data.get("event_id")
     lead_id = data.get("lead_id")
+    anonymous_id = data.get("anonymous_id")
     event_type = _TYPES.get(data.get("type"))  # type: ignore[arg-type]
     stamp = data.get("occurred_at")
     props = data.get("properties", {})
     account = data.get("account_id")
+    anonymous = lead_id is None
+    subject = anonymous_id if anonymous else lead_id
     if (
-        type(event_id) is not str
-        or type(lead_id) is not str
+        not _is_id(event_id)
+        or not _is_id(subject)
+        or (not anonymous and anonymous_id is not None)
         or event_type is None
+        or (anonymous and event_type is EventType.IDENTIFIED)
         or type(stamp) is not str
         or type(props) is not dict
-        or not 0 < len(event_id) <= MAX_ID_LENGTH
-        or not 0 < len(lead_id) <= MAX_ID_LENGTH
-        or (
-            account is not None
-            and (type(account) is not str or not 0 < len(account) <= MAX_ID_LENGTH)
-        )
+        or (account is not None and not _is_id(account))
     ):
         return None
     try:
@@ -304,7 +388,7 @@ def quick_fields(
         return None
     if _property_problems(event_type, props):
         return None
-    return event_id, lead_id, event_type.value, t, props
+    return event_id, subject, event_type.value, t, props, anonymous, account
 
 
 def _text_limits(field: FieldInfo) -> dict[str, Any]:
@@ -322,7 +406,7 @@ def _wire_schema(name: str, field: FieldInfo) -> dict[str, Any]:
     """How one field of :class:`Event` looks on the wire. Every field needs a case here: a field
     added to the model without one makes the schema fail to generate, and the shipped schema test
     with it."""
-    if name in ("event_id", "lead_id"):
+    if name in ("event_id", "lead_id", "anonymous_id"):  # never null, though only one id is sent
         schema = _text_limits(field)
     elif name == "type":
         schema = {"enum": [t.value for t in EventType]}
@@ -359,7 +443,26 @@ def event_json_schema(model: type[Event] = Event) -> dict[str, Any]:
         "additionalProperties": False,
         "required": [name for name, field in fields.items() if field.is_required()],
         "properties": {name: _wire_schema(name, field) for name, field in fields.items()},
+        "oneOf": [{"required": ["lead_id"]}, {"required": ["anonymous_id"]}],
         "allOf": [
+            {
+                "if": {"properties": {"type": {"const": "identified"}}},
+                "then": {
+                    "required": ["lead_id", "properties"],
+                    "properties": {
+                        "properties": {
+                            "required": ["anonymous_id"],
+                            "properties": {
+                                "anonymous_id": {
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "maxLength": MAX_ID_LENGTH,
+                                }
+                            },
+                        }
+                    },
+                },
+            },
             {
                 "if": {"properties": {"type": {"const": "page_view"}}},
                 "then": {
@@ -402,14 +505,15 @@ def event_json_schema(model: type[Event] = Event) -> dict[str, Any]:
 
 def line_fields(
     line: bytes | str, data: Any, now: datetime | None, now_s: float | None
-) -> tuple[str, str, str, float, dict[str, Any]] | None:
+) -> LineFields | None:
     """The fields of one line of a JSON-lines file, validated once.
 
     ``data`` is the line already decoded (or None when it is not JSON). Plainly valid lines take
     the fast path; the rest go through :func:`parse_event`, which raises
-    :class:`EventValidationError` saying what is wrong. Blank lines give None.
+    :class:`EventValidationError` saying what is wrong. Blank lines give None. The last two
+    fields say whether the second is an anonymous id rather than a lead id, and the account.
     """
-    fields = quick_fields(data, now_s)
+    fields = _quick(data, now_s)
     if fields is not None:
         return fields
     if not line.strip():
@@ -417,8 +521,10 @@ def line_fields(
     event = parse_event(line, now=now)
     return (
         event.event_id,
-        event.lead_id,
+        event.key,
         event.type.value,
         event.occurred_at.timestamp(),
         event.properties,
+        event.anonymous,
+        event.account_id,
     )

@@ -12,7 +12,9 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
-ContributionKind = Literal["base", "fit", "engagement", "adjustment"]
+# "identity" and "note" lines carry no points: which anonymous visitors count toward a lead, how
+# many engaged contacts an account has.
+ContributionKind = Literal["base", "fit", "engagement", "adjustment", "identity", "note"]
 
 
 class Contribution(NamedTuple):

@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from scoring.compiled import compiled
 from scoring.engine import Score, apply_record, evaluate
+from scoring.identity import IDENTIFIED, Identities, link_of, merged_records
 from scoring.model import Model
 from scoring.offline import ReplayEntry
-from scoring.rules import compiled
 from scoring.state import LeadState, event_digest
 
 
@@ -25,16 +26,32 @@ class History:
 
     def __init__(self) -> None:
         self.by_lead: dict[str, list[ReplayEntry]] = {}
+        self.identities = Identities()
         self._sorted = True
 
     def add(
-        self, event_id: str, lead_id: str, event_type: str, t: float, props: dict[str, Any]
+        self,
+        event_id: str,
+        lead_id: str,
+        event_type: str,
+        t: float,
+        props: dict[str, Any],
+        anonymous: bool = False,
+        account_id: str | None = None,
     ) -> None:
-        """Add the fields of one validated event (see ``scoring.events.quick_fields``)."""
+        """Add the fields of one validated event (see ``scoring.events.line_fields``); with
+        ``anonymous`` the second field is an anonymous id, whose events count toward the lead it
+        is identified as."""
+        digest = event_digest(event_id)
+        if anonymous:
+            self.identities.add_record(lead_id, (t, digest, event_type, props))
+            return
+        if event_type == IDENTIFIED:
+            self.identities.add_link(link_of(lead_id, t, digest, props))
         records = self.by_lead.get(lead_id)
         if records is None:
             records = self.by_lead[lead_id] = []
-        records.append((t, event_digest(event_id), event_type, props))
+        records.append((t, digest, event_type, props))
         self._sorted = False
 
     def _sort(self) -> None:
@@ -52,8 +69,11 @@ class History:
         """The lead's state built from its events up to and including ``at``."""
         self._sort()
         records = self.by_lead.get(lead_id, [])
-        cut = bisect_right(records, at.timestamp(), key=lambda r: r[0])
-        return fold(lead_id, records[:cut], model)
+        at_s = at.timestamp()
+        cut = records[: bisect_right(records, at_s, key=lambda r: r[0])]
+        if lead_id in self.identities.named:  # its anonymous visits up to then count as well
+            cut, _ = merged_records(cut, self.identities.joined(lead_id, at_s))
+        return fold(lead_id, cut, model)
 
     def score(self, lead_id: str, model: Model, at: datetime) -> Score:
         """The lead's explained score under ``model`` as of ``at``."""

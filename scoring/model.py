@@ -304,6 +304,79 @@ class Routing(_Strict):
     rules: list[RouteRule] = Field(default_factory=list)
 
 
+class AccountFit(_Strict):
+    """Account fit: rules on the firmographics of the account's leads (each attribute's latest
+    value over its leads), summed and clamped to [min, max]."""
+
+    max: float = Field(default=50, gt=0)
+    min: float = Field(default=-50, le=0)
+    rules: list[FitRule] = Field(default_factory=list)
+
+
+class AccountEngagement(_Strict):
+    """Account engagement: the sum of its ``top`` most engaged leads' engagement, at most
+    ``cap``, so one very busy contact cannot make a buying group on its own."""
+
+    top: int = Field(default=3, ge=1, le=100)
+    cap: float = Field(default=60, gt=0)
+
+
+class EngagedContacts(_Strict):
+    """A lead counts as an engaged contact when its engagement reached ``min_engagement`` at
+    its latest event, and that event is at most ``within_days`` old."""
+
+    min_engagement: float = Field(default=20, gt=0)
+    within_days: float = Field(default=30, gt=0, le=3650)
+
+
+class AccountThresholds(_Strict):
+    """An account turns hot when its score reaches ``hot`` or its engaged contacts reach
+    ``min_engaged_contacts`` (either may be left out, not both). It stays hot while its score is
+    at least ``rearm`` or it keeps that many engaged contacts; then it cools and re-arms."""
+
+    hot: int | None = Field(default=None, ge=1, le=100)
+    rearm: int | None = Field(default=None, ge=0, le=100)
+    min_engaged_contacts: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _usable(self) -> AccountThresholds:
+        if self.hot is None and self.min_engaged_contacts is None:
+            raise ValueError("set hot, min_engaged_contacts or both")
+        if self.hot is not None and self.rearm is None:
+            return self.model_copy(update={"rearm": max(self.hot - 10, 0)})
+        if self.hot is not None and self.rearm is not None and self.rearm >= self.hot:
+            raise ValueError("rearm must be lower than hot")
+        return self
+
+
+class AccountRouteRule(ConditionSet):
+    """Sends a hot account to ``route`` when its firmographics match; first match wins."""
+
+    route: str = Field(min_length=1)
+    min_engaged_contacts: int | None = Field(default=None, ge=1)
+    description: str = ""
+
+    _inline = model_validator(mode="before")(_inline_condition)
+
+
+class AccountRouting(_Strict):
+    """Where hot accounts go; ``default`` when no rule matches (null: unrouted)."""
+
+    default: str | None = "account_team"
+    rules: list[AccountRouteRule] = Field(default_factory=list)
+
+
+class AccountsSection(_Strict):
+    """Scoring the buying group: see ``scoring.accounts``."""
+
+    fit: AccountFit = Field(default_factory=AccountFit)
+    engagement: AccountEngagement = Field(default_factory=AccountEngagement)
+    engaged_contacts: EngagedContacts = Field(default_factory=EngagedContacts)
+    thresholds: AccountThresholds
+    members_shown: int = Field(default=5, ge=1, le=100)
+    routing: AccountRouting = Field(default_factory=AccountRouting)
+
+
 class CalibrationBand(_Strict):
     """Leads scoring ``min`` or more (up to the next band) converted at ``rate``."""
 
@@ -357,6 +430,8 @@ class Model(_Strict):
     grades: Grades = Field(default_factory=Grades)
     routing: Routing = Field(default_factory=Routing)
     calibration: Calibration | None = None
+    # Optional: without it the model scores leads only.
+    accounts: AccountsSection | None = None
 
     _compiled: Any = PrivateAttr(default=None)
 

@@ -16,7 +16,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class TopicNames:
     """The Kafka topics, prefixed; a value object so code never spells a topic name twice."""
 
-    __slots__ = ("activity", "dlq", "emails", "hot", "page_views", "profiles", "scores", "webinars")
+    __slots__ = (
+        "activity",
+        "dlq",
+        "emails",
+        "hot",
+        "identity",
+        "page_views",
+        "profiles",
+        "scores",
+        "webinars",
+    )
 
     def __init__(self, prefix: str) -> None:
         self.page_views = f"{prefix}engagement.page-views"
@@ -27,11 +37,22 @@ class TopicNames:
         self.hot = f"{prefix}leads.hot"
         self.scores = f"{prefix}leads.scores"
         self.dlq = f"{prefix}leadscore.dlq"
+        # Internal, keyed by anonymous id or by lead: identity links and touches between the
+        # worker's two sides (streams.worker.identity). Read by the worker like an input.
+        self.identity = f"{prefix}leadscore.identity"
 
     @property
     def inputs(self) -> tuple[str, ...]:
         """Topics the worker consumes, in a fixed order."""
         return (self.page_views, self.webinars, self.emails, self.activity, self.profiles)
+
+    @property
+    def consumed(self) -> tuple[str, ...]:
+        """Every topic the worker reads: the event topics, then the internal identity topic.
+
+        Kept forever like the inputs: ``leadscore rebuild`` replays the links and touches too.
+        """
+        return (*self.inputs, self.identity)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -108,8 +129,20 @@ class Settings(BaseSettings):
     cooling_interval: float = Field(
         1.0, gt=0, description="Seconds between scans for leads whose score decayed below re-arm."
     )
+    rescore_on_start: bool = Field(
+        True,
+        description="At start, rescore every stored lead when the models (name or version) differ "
+        "from those that last scored them, so a changed threshold is announced at once.",
+    )
     history_length: int = Field(
         5, ge=0, description="Score changes kept per lead for `GET /leads/{id}` (0: none)."
+    )
+    anonymous_ttl_days: float = Field(
+        90.0,
+        gt=0,
+        description="Days an anonymous visitor nobody identified is kept after its last event; "
+        "a visitor identified as a lead is kept as long as the lead, since its events count "
+        "toward the lead's score.",
     )
     lead_cache: int = Field(
         20_000,

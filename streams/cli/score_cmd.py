@@ -6,9 +6,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import typer
 
 from scoring.errors import ModelError
+from scoring.offline import score_account_lines
 from streams import parallel_score
 from streams.cli import app
 from streams.modelfile import load_model, load_models
@@ -42,6 +44,11 @@ def score(
     at: str | None = typer.Option(
         None, "--at", help="Score as of this RFC 3339 time (default: now)."
     ),
+    accounts: bool = typer.Option(
+        False,
+        "--accounts",
+        help="One JSON line per account (and model with an accounts section) instead.",
+    ),
 ) -> None:
     """Score a file of events and print one JSON line per lead (and model), sorted by lead id.
 
@@ -66,16 +73,26 @@ def score(
     except OSError as exc:
         typer.echo(f"error: cannot read {events}: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from None
-    rows, rejected = parallel_score.score_source(
-        source, models, when, datetime.now(UTC), PARALLEL_MIN_BYTES
-    )
     out = sys.stdout.buffer
-    out.write(b"".join(row[2] + b"\n" for row in rows))
+    if accounts:
+        lines = source if isinstance(source, list) else _lines(source)
+        found, rejected = score_account_lines(lines, models, when, datetime.now(UTC))
+        out.write(b"".join(orjson.dumps(a.to_dict()) + b"\n" for a in found))
+    else:
+        rows, rejected = parallel_score.score_source(
+            source, models, when, datetime.now(UTC), PARALLEL_MIN_BYTES
+        )
+        out.write(b"".join(row[2] + b"\n" for row in rows))
     out.flush()
     for number, reason in rejected:
         typer.echo(f"line {number}: {reason}", err=True)
     if rejected:
         raise typer.Exit(1)
+
+
+def _lines(path: str) -> list[bytes]:
+    with open(path, "rb") as handle:
+        return handle.readlines()
 
 
 @model_app.command("check")

@@ -7,6 +7,7 @@ import gc
 import logging
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +24,11 @@ from streams.kafka.topics import ensure_topics
 from streams.observability.metrics import Metrics
 from streams.state.keys import Keys
 from streams.state.redis_store import RedisLeadStore, connect
-from streams.worker.processor import score_now
+from streams.state.store import models_label
+from streams.worker import identity
+from streams.worker.processor import Processor, score_now
+from streams.worker.rescore import RescoreReport
+from streams.worker.rescore import rescore as run_rescore
 
 PUBLISH_CHUNK = 10_000  # events awaited at a time: bounds memory and drives the progress bar
 
@@ -203,7 +208,9 @@ def lead(
             stored = (await store.load([lead_id]))[lead_id]
             if not stored.version:
                 return None
-            scores = [s.to_dict() for s in score_now(stored, models, when)]
+            visitors = RedisLeadStore(client, store.keys.visitors, 0, Metrics())
+            members = await visitors.load(identity.members(stored))
+            scores = [s.to_dict() for s in score_now(stored, models, when, members)]
             for score, model in zip(scores, models, strict=True):
                 score["hot_state"] = stored.state(model.name).hot
             return orjson.dumps({"lead_id": lead_id, "scores": scores})
@@ -239,6 +246,48 @@ def rebuild() -> None:
         f"rebuilt from {report.records} records on {report.partitions} partitions: "
         f"{report.events} events applied, {report.rejected} invalid records skipped"
     )
+
+
+@app.command()
+def rescore() -> None:
+    """Re-evaluate every stored lead under the current models and publish what the change causes:
+    leads a lowered threshold makes hot, leads a raised one cools.
+
+    Safe beside running workers (compare-and-set, the same outbox and alert ids); running it again,
+    or after an interruption, publishes nothing already published.
+    """
+    settings = settings_or_exit()
+    models = models_or_exit(settings)
+
+    async def run(progress: Callable[[int], None]) -> RescoreReport:
+        metrics = Metrics()
+        client = connect(settings.redis_url, settings.redis_cluster)
+        keys = Keys(settings.redis_prefix)
+        store = RedisLeadStore(client, keys, settings.history_length, metrics)
+        processor = Processor(
+            store,
+            models,
+            metrics,
+            settings.max_event_bytes,
+            dead_letter_limit=settings.dead_letter_max_bytes,
+            # a lead scores with the anonymous visitors identified as it, as in the worker
+            visitors=RedisLeadStore(client, keys.visitors, 0, metrics),
+            identity_topic=settings.topics.identity,
+        )
+        try:
+            async with Publisher(settings) as publisher:
+                report = await run_rescore(
+                    store, processor, publisher.send, settings.batch_size, progress
+                )
+            await store.mark_scored_by(models_label(models))
+            return report
+        finally:
+            await client.aclose()
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("rescoring", total=None)
+        report = asyncio.run(run(lambda done: bar.update(task, completed=done)))
+    typer.echo(f"rescored {report.leads} leads: {report.alerts} alerts published")
 
 
 logging.getLogger("aiokafka").setLevel(logging.WARNING)

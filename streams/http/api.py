@@ -31,6 +31,7 @@ from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from scoring.model import Model
 from streams.http.auth import install
 from streams.kafka.publisher import validate
+from streams.worker import identity
 from streams.worker.processor import score_now
 
 if TYPE_CHECKING:
@@ -84,7 +85,8 @@ def register(app: faust.App, runtime: Runtime) -> None:
             if not stored.version:
                 return _json(self, {"error": "no such lead"}, 404)
             now = datetime.now(UTC)
-            scores = score_now(stored, runtime.models, now)
+            members = await runtime.visitors.load(identity.members(stored))
+            scores = score_now(stored, runtime.models, now, members)
             return _json(
                 self,
                 {

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from scoring.accounts import AccountScore
 from scoring.engine import Score
 from scoring.events import Event
 
@@ -28,6 +29,8 @@ class Channel(StrEnum):
     HOT = "hot"
     SCORES = "scores"
     DLQ = "dlq"
+    # Internal: links and touches between visitors and leads (streams.worker.identity).
+    IDENTITY = "identity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,38 @@ def cooling(score: Score, crossing: int, emitted_at: datetime) -> dict[str, Any]
         "crossing": crossing,
         **_score_fields(score),
         "explanation": [c.to_dict() for c in score.explanation],
+        "scored_at": iso(score.at),
+        "emitted_at": iso(emitted_at),
+    }
+
+
+def account_transition_id(account_id: str, model: str, kind: str, crossing: int) -> str:
+    """An account alert's id, from (account, model, kind, crossing) as for leads; the leading
+    field keeps it apart from any lead's id."""
+    key = f"account\x1f{account_id}\x1f{model}\x1f{kind}\x1f{crossing}"
+    return str(uuid.uuid5(_ID_NAMESPACE, key))
+
+
+def account_alert(
+    score: AccountScore,
+    kind: str,
+    crossing: int,
+    event_time: datetime | None,
+    emitted_at: datetime,
+) -> dict[str, Any]:
+    """An account turned hot or cooled: for the ``accounts.hot`` topic, keyed by account id."""
+    return {
+        "alert_id": account_transition_id(score.account_id, score.model, kind, crossing),
+        "kind": kind,
+        "crossing": crossing,
+        "account_id": score.account_id,
+        "model": score.model,
+        "score": score.score,
+        "engaged_contacts": score.engaged_contacts,
+        "members": [{"lead_id": lead, "score": points} for lead, points in score.members],
+        "explanation": [c.to_dict() for c in score.explanation],
+        "route": score.route,
+        "event_time": iso(event_time) if event_time else None,
         "scored_at": iso(score.at),
         "emitted_at": iso(emitted_at),
     }

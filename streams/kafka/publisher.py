@@ -1,7 +1,8 @@
 """Validating and publishing events, for ``leadscore produce`` and ``POST /events``.
 
-Valid events are published as the producer sent them (the original bytes), keyed by ``lead_id``, on
-the topic of their type; invalid ones are reported and never reach Kafka.
+Valid events are published as the producer sent them (the original bytes), keyed by ``lead_id``
+(``anonymous_id`` for an anonymous visitor), on the topic of their type; invalid ones are reported
+and never reach Kafka.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class Publisher:
         topics = self.settings.topics
         pending = [
             await self.producer.send(
-                topic_for(event.type, topics), value=data, key=event.lead_id.encode()
+                topic_for(event.type, topics), value=data, key=event.key.encode()
             )
             for event, data in events
         ]
@@ -125,7 +126,12 @@ class Publisher:
     async def send(self, messages: Sequence[OutMessage]) -> None:
         """Publish the worker's output messages and wait until Kafka acknowledged every one."""
         topics = self.settings.topics
-        names = {Channel.HOT: topics.hot, Channel.SCORES: topics.scores, Channel.DLQ: topics.dlq}
+        names = {
+            Channel.HOT: topics.hot,
+            Channel.SCORES: topics.scores,
+            Channel.DLQ: topics.dlq,
+            Channel.IDENTITY: topics.identity,
+        }
         pending = [
             await self.producer.send(
                 names[m.channel], value=m.value, key=m.key, headers=list(m.headers) or None

@@ -40,7 +40,7 @@ def topic_for(event_type: EventType, topics: TopicNames) -> str:
 def planned_topics(settings: Settings) -> dict[str, int]:
     """Every topic leadscore uses, with its partition count."""
     topics = settings.topics
-    plan = dict.fromkeys(topics.inputs, settings.topic_partitions)
+    plan = dict.fromkeys(topics.consumed, settings.topic_partitions)
     plan.update(dict.fromkeys(topics.outputs, settings.topic_partitions))
     return plan
 
@@ -51,7 +51,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        inputs = set(settings.topics.inputs)
+        inputs = set(settings.topics.consumed)
         missing = [
             NewTopic(
                 name,

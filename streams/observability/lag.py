@@ -78,7 +78,7 @@ class LagProbe:
 
     async def measure(self) -> dict[str, int]:
         admin, offsets = await self._clients()
-        tps = await partitions(admin, self.settings.topics.inputs)
+        tps = await partitions(admin, self.settings.topics.consumed)
         if not tps:
             return {}
         ends = await offsets.end_offsets(tps)

@@ -83,6 +83,12 @@ class Keys:
         return patterns
 
     @property
+    def visitors(self) -> Keys:
+        """The keys of anonymous visitors' records: a lead store of their own, under
+        ``{prefix}:visitor`` (see ``streams.worker.identity``)."""
+        return Keys(f"{self.prefix}:visitor")
+
+    @property
     def cooling(self) -> str:
         """Sorted set: hot lead id -> the time (epoch seconds) its score decays below re-arm."""
         return f"{self.prefix}:cooling"
@@ -91,6 +97,11 @@ class Keys:
     def offsets(self) -> str:
         """Hash: ``topic:partition`` -> the next offset whose effects are not all in Redis yet."""
         return f"{self.prefix}:offsets"
+
+    @property
+    def scored_by(self) -> str:
+        """String: the models (name@version, ...) that last scored every stored lead."""
+        return f"{self.prefix}:scored-by"
 
     def pattern(self) -> str:
         """A SCAN pattern matching every key of this deployment."""

@@ -32,6 +32,7 @@ class MemoryServer:
         self.outboxes: dict[str, bytes] = {}
         self.offsets: dict[str, int] = {}
         self.cooling: dict[str, float] = {}
+        self.scored_by: str | None = None
         self.instance = f"{next(_instances):040x}"  # as Redis's run id
         self._durable: tuple[dict[str, bytes], dict[str, bytes]] = ({}, {})
 
@@ -105,6 +106,12 @@ class MemoryLeadStore:
     async def lead_ids(self) -> AsyncIterator[str]:
         for lead_id in list(self.server.records):
             yield lead_id
+
+    async def scored_by(self) -> str | None:
+        return self.server.scored_by
+
+    async def mark_scored_by(self, label: str) -> None:
+        self.server.scored_by = label
 
     async def checkpoints(self) -> dict[str, int]:
         return dict(self.server.offsets)

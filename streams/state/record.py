@@ -8,6 +8,9 @@ stored as a full hash table, several times the size of the data. The layout is
 and the body is, per model:  u8 name length, name, u8 summary length, summary,
                              u32 state length, state (see ``scoring.state``)
                  then:       u32 history length, history (JSON list, newest first)
+                 then, only when there are any: u32 length, identity links (JSON object; see
+                 ``streams.worker.identity``). Records written before links existed end earlier
+                 and read as having none.
 
 The version leads so that the compare-and-set script can read it without decoding the rest.
 """
@@ -37,6 +40,8 @@ class StoredLead:
     summaries: dict[str, str] = field(default_factory=dict)
     history: list[Any] = field(default_factory=list)
     outbox: list[list[Any]] = field(default_factory=list)
+    # A lead: the anonymous visitors counted toward it. A visitor: its identifications.
+    links: dict[str, list[Any]] = field(default_factory=dict)
 
     def state(self, model: str) -> LeadState:
         found = self.states.get(model)
@@ -61,6 +66,9 @@ def body(lead: StoredLead) -> bytes:
         parts += [_U32.pack(len(body)), body]
     history = orjson.dumps(lead.history) if lead.history else b""
     parts += [_U32.pack(len(history)), history]
+    if lead.links:
+        links = orjson.dumps(lead.links)
+        parts += [_U32.pack(len(links)), links]
     return b"".join(parts)
 
 
@@ -87,4 +95,8 @@ def decode(lead_id: str, data: bytes | None, outbox: bytes | None = None) -> Sto
     (size,) = _U32.unpack_from(data, pos)
     if size:
         lead.history = orjson.loads(data[pos + 4 : pos + 4 + size])
+    pos += 4 + size
+    if pos < len(data):
+        (size,) = _U32.unpack_from(data, pos)
+        lead.links = orjson.loads(data[pos + 4 : pos + 4 + size])
     return lead

@@ -129,6 +129,24 @@ class RedisLeadStore:
         conflicts = await self._commit(keys=keys, args=args)
         return [writes[int(i) - 1].lead_id for i in conflicts]
 
+    async def expire(self, ttl: Mapping[str, float | None]) -> None:
+        """Let records expire ``ttl[id]`` seconds from now, or keep them for good (None).
+
+        Not part of the lead-store protocol: only anonymous visitors' records expire (see
+        ``LEADSCORE_ANONYMOUS_TTL_DAYS``), and an expiry lost to a crash is set by their next
+        write, so it needs no compare-and-set.
+        """
+        if not ttl:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for lead_id, seconds in ttl.items():
+                key = self.keys.lead(lead_id)
+                if seconds is None:
+                    pipe.persist(key)
+                else:
+                    pipe.expire(key, max(int(seconds), 1))
+            await pipe.execute()
+
     async def finish(self, sent: Mapping[str, bytes], offsets: Mapping[str, int]) -> bool:
         """After Kafka acknowledged a batch's messages: clear the outboxes, advance checkpoints.
 
@@ -185,6 +203,13 @@ class RedisLeadStore:
                 lead_id = self.keys.lead_id_of(key)
                 if lead_id is not None:
                     yield lead_id
+
+    async def scored_by(self) -> str | None:
+        found = await self.client.get(self.keys.scored_by)
+        return None if found is None else _text(found)
+
+    async def mark_scored_by(self, label: str) -> None:
+        await self.client.set(self.keys.scored_by, label)
 
     async def checkpoints(self) -> dict[str, int]:
         """Every partition's checkpoint, as ``{"topic:partition": next offset}``."""

@@ -22,9 +22,15 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from scoring.model import Model
 from streams.state.record import StoredLead
 
-__all__ = ["LeadStore", "LeadWrite"]
+__all__ = ["LeadStore", "LeadWrite", "models_label"]
+
+
+def models_label(models: Sequence[Model]) -> str:
+    """The models by name and version, in order: when it changes, stored scores may be stale."""
+    return ",".join(f"{m.name}@{m.version}" for m in models)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,14 @@ class LeadStore(Protocol):
 
     def lead_ids(self) -> AsyncIterator[str]:
         """Every stored lead id; an id may come more than once."""
+        ...
+
+    async def scored_by(self) -> str | None:
+        """Which models last scored every stored lead (see :func:`models_label`), if recorded."""
+        ...
+
+    async def mark_scored_by(self, label: str) -> None:
+        """Record that every stored lead is now scored by the models ``label`` names."""
         ...
 
     async def checkpoints(self) -> dict[str, int]:

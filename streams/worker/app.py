@@ -60,6 +60,7 @@ def create_app(settings: Settings, models: Sequence[Model]) -> tuple[faust.App, 
     @app.timer(settings.cooling_interval, name="cool-leads")  # type: ignore[untyped-decorator]
     async def cool_leads() -> None:
         await runtime.retrying("Redis check", runtime.watch_redis)
+        await runtime.retrying("rescore", runtime.rescore_if_models_changed)
         await runtime.cool()
 
 

@@ -73,7 +73,7 @@ class BatchConsumer(Service):
             max_poll_records=settings.batch_size,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        self.consumer.subscribe(list(settings.topics.inputs), listener=_Listener(self))
+        self.consumer.subscribe(list(settings.topics.consumed), listener=_Listener(self))
         await self.consumer.start()
 
     async def on_stop(self) -> None:

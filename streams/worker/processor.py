@@ -12,25 +12,29 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from scoring.compiled import compiled
 from scoring.engine import Score, apply_event, cools_at, evaluate, update_hot
 from scoring.events import Event, EventType
+from scoring.explain import Contribution
 from scoring.fit import email_domain
+from scoring.identity import combine
 from scoring.model import Model, profile_attributes
 from streams.errors import StateConflict
 from streams.kafka import messages
-from streams.kafka.codec import Rejection, decode
+from streams.kafka.codec import Rejection, RejectReason, decode
 from streams.kafka.messages import Channel, OutMessage
 from streams.observability.metrics import Metrics
 from streams.state import record as lead_record
 from streams.state.record import StoredLead
 from streams.state.store import LeadStore, LeadWrite
+from streams.worker import identity
 from streams.worker.cache import LeadCache
 
 MAX_ATTEMPTS = 8
@@ -73,6 +77,8 @@ class BatchOutcome:
     # Counted into the metrics on confirm, not when decoded: a batch retried after an outage is
     # decoded again, and each message must count once.
     consumed_types: dict[EventType, int] = field(default_factory=dict)
+    # Visitors' outboxes, cleared in the visitor store once their touches are acknowledged.
+    visitor_outboxes: dict[str, bytes] = field(default_factory=dict)
     rejected_reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -101,6 +107,10 @@ class Processor:
         emit: bool = True,
         cache: LeadCache | None = None,
         dead_letter_limit: int = 1_000_000,
+        visitors: LeadStore | None = None,
+        identity_topic: str | None = None,
+        expire_visitors: Callable[[Mapping[str, float | None]], Awaitable[None]] | None = None,
+        anonymous_ttl: float = 90 * 86400.0,
     ) -> None:
         if not models:
             raise ValueError("at least one model is needed")
@@ -116,10 +126,18 @@ class Processor:
         # The largest record the dead-letter topic and the producer take; the worker lowers it to
         # the topic's own limit once it has asked Kafka.
         self.dead_letter_limit = dead_letter_limit
+        # Anonymous visitors' records (another key prefix) and the topic of identity messages;
+        # without them anonymous events are counted but not merged (streams.worker.identity).
+        self.visitors = visitors
+        self.identity_topic = identity_topic
+        # Unidentified visitors expire ``anonymous_ttl`` seconds after their last write.
+        self.expire_visitors = expire_visitors
+        self.anonymous_ttl = anonymous_ttl
         # Each model's state keeps only the profile attributes that model reads: less memory, and
         # no e-mail address in Redis when rules read only its domain (docs/architecture.md,
         # "Memory").
         self._profile_keep = {m.name: profile_attributes(m) for m in self.models}
+        self._profile_keep_all = frozenset().union(*self._profile_keep.values())
         # label lookups cost a microsecond each; an event type's counter is looked up once
         self._consumed = functools.cache(self.metrics.events_consumed.labels)
         self._read_cache = self.metrics.lead_reads.labels("cache")
@@ -130,37 +148,104 @@ class Processor:
         now_dt = datetime.fromtimestamp(now, UTC)
         outcome = BatchOutcome()
         by_lead: dict[str, list[tuple[Event, ConsumedRecord]]] = {}
+        visits = _Visits()
         offsets = outcome.offsets
         consumed = outcome.consumed_types
         for record in records:
             key = f"{record.topic}:{record.partition}"
             if record.offset >= offsets.get(key, -1):
                 offsets[key] = record.offset + 1
+            if record.topic == self.identity_topic:
+                found = identity.decode_message(record.value)
+                if isinstance(found, str):
+                    self._reject(outcome, record, RejectReason.INVALID, found)
+                elif found.kind == identity.LINK:
+                    visits.links.setdefault(found.anonymous_id, []).append(found)
+                else:
+                    visits.touches.setdefault(found.to, []).append(found)
+                continue
             decoded = decode(record.value, self.max_event_bytes, now_dt)
             if isinstance(decoded, Rejection):
-                outcome.rejected += 1
-                if not self.emit:
-                    continue
-                reasons = outcome.rejected_reasons
-                reasons[decoded.reason.value] = reasons.get(decoded.reason.value, 0) + 1
-                outcome.messages.append(
-                    messages.dead_letter(
-                        record.value,
-                        record.key,
-                        topic=record.topic,
-                        partition=record.partition,
-                        offset=record.offset,
-                        reason=decoded.reason.value,
-                        detail=decoded.detail,
-                        limit=self.dead_letter_limit,
-                    )
-                )
+                self._reject(outcome, record, decoded.reason, decoded.detail)
                 continue
             outcome.events += 1
             consumed[decoded.type] = consumed.get(decoded.type, 0) + 1
+            if decoded.lead_id is None:
+                if self.visitors is not None:
+                    visits.events.setdefault(decoded.key, []).append(decoded)
+                continue  # without a visitor store: kept in the retained topic, not merged
             by_lead.setdefault(decoded.lead_id, []).append((decoded, record))
-        await self._update(by_lead, now, outcome, force=False)
+        if visits.events or visits.links:
+            await self._update_visitors(visits, outcome)
+        for lead_id in visits.touches:
+            by_lead.setdefault(lead_id, [])
+        await self._update(by_lead, now, outcome, force=False, touches=visits.touches)
         return outcome
+
+    def _reject(
+        self, outcome: BatchOutcome, record: ConsumedRecord, reason: RejectReason, detail: str
+    ) -> None:
+        outcome.rejected += 1
+        if not self.emit:
+            return
+        reasons = outcome.rejected_reasons
+        reasons[reason.value] = reasons.get(reason.value, 0) + 1
+        outcome.messages.append(
+            messages.dead_letter(
+                record.value,
+                record.key,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                reason=reason.value,
+                detail=detail,
+                limit=self.dead_letter_limit,
+            )
+        )
+
+    async def _update_visitors(self, visits: _Visits, outcome: BatchOutcome) -> None:
+        """Fold anonymous events and links into visitors' records; their touches go out."""
+        store = self.visitors
+        if store is None:
+            return
+        pending = set(visits.events) | set(visits.links)
+        for _ in range(MAX_ATTEMPTS):
+            loaded = await store.load(pending)
+            writes: list[LeadWrite] = []
+            sends: dict[str, tuple[list[list[Any]], bytes]] = {}
+            for visitor in pending:
+                stored = loaded[visitor]
+                keep = self._profile_keep_all
+                kept = [_minimal_profile(e, keep) for e in visits.events.get(visitor, [])]
+                touches = identity.plan_visitor(
+                    stored, kept, visits.links.get(visitor, []), self.models
+                )
+                new = touches if touches is not None and self.emit else []
+                outbox = stored.outbox + new
+                outbox_bytes = orjson.dumps(outbox) if outbox else b""
+                if touches is not None:
+                    encoded = lead_record.encode(stored, stored.version + 1)
+                    writes.append(LeadWrite(visitor, stored.version, encoded, outbox_bytes))
+                if outbox:
+                    sends[visitor] = (outbox, outbox_bytes)
+            conflicts = set(await store.commit(writes))
+            if self.expire_visitors is not None:
+                await self.expire_visitors(
+                    {
+                        w.lead_id: None if loaded[w.lead_id].links else self.anonymous_ttl
+                        for w in writes
+                        if w.lead_id not in conflicts
+                    }
+                )
+            for visitor, (outbox, outbox_bytes) in sends.items():
+                if visitor not in conflicts:
+                    outcome.visitor_outboxes[visitor] = outbox_bytes
+                    outcome.messages.extend(_out_message(visitor, e) for e in outbox)
+            if not conflicts:
+                return
+            self.metrics.state_conflicts.inc(len(conflicts))
+            pending = conflicts
+        raise StateConflict(f"{len(pending)} visitors kept changing under us; retry the batch")
 
     async def tick(self, lead_ids: Iterable[str]) -> BatchOutcome:
         """Re-evaluate leads with no new events: how hot leads cool by decay alone."""
@@ -174,6 +259,8 @@ class Processor:
         False: Redis restarted since the batch's leads were read, so it may have lost writes;
         the checkpoints did not move, and the caller must rewind to them.
         """
+        if self.visitors is not None and outcome.visitor_outboxes:
+            await self.visitors.finish(outcome.visitor_outboxes, {})
         sure = await self.store.finish(outcome.outboxes, outcome.offsets)
         for lead_id in outcome.outboxes:  # as the finish script just did in Redis
             cached = self.cache.get(lead_id)
@@ -195,8 +282,10 @@ class Processor:
         outcome: BatchOutcome,
         *,
         force: bool,
+        touches: Mapping[str, list[identity.IdentityMessage]] | None = None,
     ) -> None:
         pending = dict(by_lead)
+        touches = touches or {}
         cooling: dict[str, float | None] = {}
         for _ in range(MAX_ATTEMPTS):
             loaded = self.cache.take(pending)
@@ -205,7 +294,13 @@ class Processor:
                 missing = [i for i in pending if i not in loaded]
                 self._read_redis.inc(len(missing))
                 loaded.update(await self.store.load(missing))
-            plans = {lead: self.plan(loaded[lead], pending[lead], now, force) for lead in pending}
+            members = await self._members(loaded, pending, touches)
+            plans = {
+                lead: self.plan(
+                    loaded[lead], pending[lead], now, force, touches.get(lead, []), members
+                )
+                for lead in pending
+            }
             writes = [p.write for p in plans.values() if p.write is not None]
             conflicts = set(await self.store.commit(writes))
             for lead_id, plan in plans.items():
@@ -229,18 +324,38 @@ class Processor:
             raise StateConflict(f"{len(pending)} leads kept changing under us; retry the batch")
         await self.store.schedule_cooling(cooling)
 
+    async def _members(
+        self,
+        loaded: Mapping[str, StoredLead],
+        pending: Mapping[str, object],
+        touches: Mapping[str, list[identity.IdentityMessage]],
+    ) -> dict[str, StoredLead]:
+        """The records of every visitor that counts, or may now count, toward a pending lead."""
+        if self.visitors is None:
+            return {}
+        wanted: set[str] = set()
+        for lead in pending:
+            wanted.update(identity.members(loaded[lead]))
+            wanted.update(t.anonymous_id for t in touches.get(lead, ()))
+        return await self.visitors.load(wanted) if wanted else {}
+
     def plan(
         self,
         stored: StoredLead,
         events: list[tuple[Event, ConsumedRecord]],
         now: float,
         force: bool,
+        touches: Sequence[identity.IdentityMessage] = (),
+        visitors: Mapping[str, StoredLead] | None = None,
     ) -> _Plan:
         """Apply ``events`` to ``stored`` in place and say what to write and send; no I/O.
 
-        Public for tools that build lead records without a worker (``ops/train-dictionary``).
+        ``touches`` update which visitors count toward the lead, and ``visitors`` holds their
+        records (see :mod:`streams.worker.identity`). Public for tools that build lead records
+        without a worker (``ops/train-dictionary``).
         """
-        latest: tuple[Event, ConsumedRecord] | None = None
+        latest: tuple[Event, ConsumedRecord | None] | None = None
+        links: list[list[Any]] = []
         for event, record in events:
             applied = False
             for model in self.models:
@@ -249,8 +364,15 @@ class Processor:
             if applied:
                 if latest is None or event.occurred_at >= latest[0].occurred_at:
                     latest = (event, record)
+                if identity.is_identified(event):
+                    link = identity.link_from(event)
+                    links.append(identity.entry(link, link.anonymous_id))
             else:
                 self.metrics.dedupe_hits.inc()
+        for cause in identity.apply_touches(stored, touches):
+            if latest is None or cause.occurred_at >= latest[0].occurred_at:
+                latest = (cause, None)
+        force = force or bool(touches)
         if latest is None and not force:
             # Only repeats: nothing to write, but an outbox left by a crash is sent again.
             pending = orjson.dumps(stored.outbox) if stored.outbox else b""
@@ -265,10 +387,18 @@ class Processor:
         cooling_at: float | None = None
         reschedule = force  # whether the cooling schedule of this lead needs writing
         tipping = latest[0] if latest else None
+        visiting = identity.members(stored) if visitors else []
+        members = [visitors[a] for a in visiting if visitors and a in visitors]
         for model in self.models:
-            state = stored.state(model.name)
+            own = stored.state(model.name)
+            state = (
+                combine(own, [m.state(model.name) for m in members], compiled(model))
+                if members
+                else own
+            )
             score = evaluate(state, model, at, explained=False)
             transition = update_hot(state, score, model)
+            own.hot, own.crossings = state.hot, state.crossings
             summary = f"{score.score}|{score.grade}|{int(score.hot)}"
             previous = stored.summaries.get(model.name)
             if summary != previous:
@@ -280,9 +410,10 @@ class Processor:
                 reschedule = True
                 self.metrics.transitions.labels(transition.kind).inc()
                 score = evaluate(state, model, at)  # with the reasons, for the people it alerts
+                score = _with_notes(score, stored)
                 if transition.kind == "hot":
                     payload = messages.alert(score, transition.crossing, tipping, emitted)
-                    if latest is not None:
+                    if latest is not None and latest[1] is not None:
                         origins.append(latest[1].timestamp)
                 else:
                     payload = messages.cooling(score, transition.crossing, emitted)
@@ -305,6 +436,7 @@ class Processor:
                 score_, grade_, hot_ = stored.summaries[model.name].split("|")
                 entry += [int(score_), grade_, int(hot_)]
             stored.history = [entry, *stored.history][: self.store.history_length]
+        produced += links
         outbox = stored.outbox + produced if self.emit else list(stored.outbox)
         if not self.emit:
             origins = []
@@ -312,6 +444,28 @@ class Processor:
         encoded = lead_record.encode(stored, stored.version + 1)
         write = LeadWrite(stored.lead_id, stored.version, encoded, outbox_bytes)
         return _Plan(write, outbox, outbox_bytes, cooling_at, origins, reschedule)
+
+
+@dataclass(slots=True)
+class _Visits:
+    """A batch's anonymous events and links by anonymous id, and touches by lead."""
+
+    events: dict[str, list[Event]] = field(default_factory=dict)
+    links: dict[str, list[identity.IdentityMessage]] = field(default_factory=dict)
+    touches: dict[str, list[identity.IdentityMessage]] = field(default_factory=dict)
+
+
+def _with_notes(score: Score, stored: StoredLead) -> Score:
+    """The score's explanation with a zero-point line per visitor counted toward the lead."""
+    notes = []
+    for anonymous_id in identity.members(stored):
+        t, _, _, moved_from = stored.links[anonymous_id]
+        day = datetime.fromtimestamp(float(t), UTC).strftime("%Y-%m-%d")
+        detail = f"anonymous visitor {anonymous_id} identified on {day}"
+        if moved_from:
+            detail += f", moved from lead {moved_from}"
+        notes.append(Contribution("identity", "identity", 0, detail))
+    return replace(score, explanation=score.explanation + tuple(notes)) if notes else score
 
 
 def _minimal_profile(event: Event, keep: frozenset[str]) -> Event:
@@ -342,10 +496,26 @@ def _kind(event: Event | None) -> str:
 
 
 def _out_message(lead_id: str, entry: list[Any]) -> OutMessage:
-    channel, text = entry
-    return OutMessage(Channel(channel), lead_id.encode(), str(text).encode())
+    """An outbox entry as a message: ``[channel, text]`` keyed by the lead, or ``[channel, text,
+    key]`` for identity messages, which are keyed by whom they are for."""
+    channel, text = entry[0], entry[1]
+    key = str(entry[2]) if len(entry) > 2 else lead_id
+    return OutMessage(Channel(channel), key.encode(), str(text).encode())
 
 
-def score_now(stored: StoredLead, models: Sequence[Model], at: datetime) -> list[Score]:
-    """Scores of a stored lead as of ``at``, for the HTTP API and ``leadscore lead``."""
-    return [evaluate(stored.state(m.name), m, at) for m in models]
+def score_now(
+    stored: StoredLead,
+    models: Sequence[Model],
+    at: datetime,
+    visitors: Mapping[str, StoredLead] | None = None,
+) -> list[Score]:
+    """Scores of a stored lead as of ``at``, for the HTTP API and ``leadscore lead``; with the
+    records of its ``visitors`` (those in ``stored.links``), they count toward it."""
+    members = [visitors[a] for a in identity.members(stored) if a in visitors] if visitors else []
+    scores = []
+    for model in models:
+        state = stored.state(model.name)
+        if members:
+            state = combine(state, [m.state(model.name) for m in members], compiled(model))
+        scores.append(_with_notes(evaluate(state, model, at), stored))
+    return scores

@@ -86,12 +86,21 @@ async def rebuild(
     client = connect(settings.redis_url, settings.redis_cluster)
     metrics = Metrics()
     store = RedisLeadStore(client, Keys(settings.redis_prefix), settings.history_length, metrics)
-    processor = Processor(store, models, metrics, settings.max_event_bytes, emit=False)
+    processor = Processor(
+        store,
+        models,
+        metrics,
+        settings.max_event_bytes,
+        emit=False,
+        # the identity topic is replayed too: visitors' records and links come back with it
+        visitors=RedisLeadStore(client, store.keys.visitors, 0, metrics),
+        identity_topic=settings.topics.identity,
+    )
     consumer = _reader(settings)
     await consumer.start()
     try:
         read = events = rejected = 0
-        async for records, total in _read_to_end(consumer, settings, settings.topics.inputs):
+        async for records, total in _read_to_end(consumer, settings, settings.topics.consumed):
             outcome = await processor.process(records)
             if not await processor.confirm(outcome):
                 raise RedisError("Redis restarted during the rebuild and may have lost its writes")
@@ -102,7 +111,7 @@ async def rebuild(
                 progress(read, total)
         announced = await _announced(consumer, settings)
         await _restore_announced(store, models, announced, settings.batch_size)
-        partitions = await partitions_of(settings, settings.topics.inputs)
+        partitions = await partitions_of(settings, settings.topics.consumed)
         return RebuildReport(read, events, rejected, sum(partitions.values()))
     finally:
         await consumer.stop()

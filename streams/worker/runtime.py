@@ -26,9 +26,11 @@ from streams.observability.metrics import Metrics
 from streams.settings import Settings
 from streams.state.keys import Keys
 from streams.state.redis_store import RedisLeadStore, connect
+from streams.state.store import models_label
 from streams.worker.cache import LeadCache
 from streams.worker.processor import BatchOutcome, ConsumedRecord, Processor
 from streams.worker.rebuild import catch_up_with_announced
+from streams.worker.rescore import rescore
 from streams.worker.retry import may_retry
 
 log = logging.getLogger("leadscore.worker")
@@ -57,12 +59,14 @@ class Runtime:
         self.keys = Keys(settings.redis_prefix)
         self.consumer: ConsumerHandle | None = None
         self._store: RedisLeadStore | None = None
+        self._visitors: RedisLeadStore | None = None
         self._processor: Processor | None = None
         self._publisher: Publisher | None = None
         self._publisher_lock = asyncio.Lock()
         self.stopping = asyncio.Event()  # set when the worker starts to stop: retries give up
         # What keeps failing, since when (monotonic seconds): /healthz reports a stall.
         self.failing: dict[str, float] = {}
+        self._models_checked = False  # see rescore_if_models_changed
 
     @property
     def store(self) -> RedisLeadStore:
@@ -71,6 +75,14 @@ class Runtime:
             history = self.settings.history_length
             self._store = RedisLeadStore(client, self.keys, history, self.metrics)
         return self._store
+
+    @property
+    def visitors(self) -> RedisLeadStore:
+        """Anonymous visitors' records: the lead store's machinery under their own key prefix."""
+        if self._visitors is None:
+            keys = self.keys.visitors
+            self._visitors = RedisLeadStore(self.store.client, keys, 0, self.metrics)
+        return self._visitors
 
     @property
     def processor(self) -> Processor:
@@ -82,6 +94,10 @@ class Runtime:
                 self.settings.max_event_bytes,
                 cache=LeadCache(self.settings.lead_cache),
                 dead_letter_limit=self.settings.dead_letter_max_bytes,
+                visitors=self.visitors,
+                identity_topic=self.settings.topics.identity,
+                expire_visitors=self.visitors.expire,
+                anonymous_ttl=self.settings.anonymous_ttl_days * 86400,
             )
         return self._processor
 
@@ -110,6 +126,8 @@ class Runtime:
 
     async def handle(self, records: Sequence[ConsumedRecord]) -> None:
         """Process a batch until it succeeds; a batch is never dropped for a passing outage."""
+        if not self._models_checked:
+            await self.retrying("rescore", lambda: self.rescore_if_models_changed(locked=True))
         await self.retrying("batch", lambda: self._handle_once(records))
 
     async def cool(self) -> None:
@@ -125,6 +143,34 @@ class Runtime:
         if due and self.consumer is not None:
             async with self.consumer.lock:  # never beside a batch: they may share leads
                 await self._deliver(self.processor.tick(due))
+
+    async def rescore_if_models_changed(self, locked: bool = False) -> None:
+        """Once, at start: when other models (name or version) last scored the stored leads,
+        rescore them all, so what the change makes hot or cools is announced now rather than at
+        each lead's next event (``LEADSCORE_RESCORE_ON_START``).
+
+        Runs before the first batch (``locked``: the caller holds the consumer's lock already),
+        or from the cooling timer when no event comes; either way the models are recorded as the
+        ones scoring the leads from then on.
+        """
+        if self._models_checked or self.consumer is None:
+            return
+        label = models_label(self.models)
+        previous = await self.store.scored_by()
+        if previous is not None and previous != label and self.settings.rescore_on_start:
+            log.info("models changed (%s -> %s): rescoring every stored lead", previous, label)
+            consumer = self.consumer
+            report = await rescore(
+                self.store,
+                self.processor,
+                (await self.publisher()).send,
+                self.settings.batch_size,
+                lock=None if locked else consumer.lock,
+                on_restart=lambda: consumer.request_rewind("Redis restarted"),
+            )
+            log.info("rescored %d leads: %d alerts published", report.leads, report.alerts)
+        await self.store.mark_scored_by(label)
+        self._models_checked = True
 
     async def watch_redis(self) -> None:
         """Rewind when Redis restarted: it may have lost its last second of writes."""

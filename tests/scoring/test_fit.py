@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from scoring.compiled import compiled
 from scoring.engine import evaluate
 from scoring.model import default_model, parse_model
-from scoring.rules import compiled
 from tests.support.events import T0, build, profile
 
 

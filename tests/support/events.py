@@ -33,6 +33,21 @@ def event(
     }
 
 
+def anonymous(event_type: str, visitor: str, at: datetime = T0, **props: Any) -> dict[str, Any]:
+    """A raw event of an anonymous visitor: ``anonymous_id`` instead of ``lead_id``."""
+    raw = event(event_type, at, **props)
+    del raw["lead_id"]
+    raw["anonymous_id"] = visitor
+    return raw
+
+
+def identified(
+    lead: str, visitor: str, at: datetime = T0, event_id: str | None = None
+) -> dict[str, Any]:
+    """A raw ``identified`` event: from now on ``visitor`` is ``lead``."""
+    return event("identified", at, lead, event_id, anonymous_id=visitor)
+
+
 def profile(at: datetime = T0, lead: str = "lead-1", **props: Any) -> dict[str, Any]:
     return event("profile_updated", at, lead, **props)
 

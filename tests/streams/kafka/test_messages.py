@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scoring.accounts import AccountState, Member, evaluate_account
 from scoring.engine import evaluate
 from scoring.model import Calibration, default_model
 from scoring.state import LeadState
@@ -15,6 +16,7 @@ from streams.kafka.messages import (
     RECORD_OVERHEAD,
     Channel,
     OutMessage,
+    account_alert,
     alert,
     dead_letter,
     transition_id,
@@ -100,3 +102,23 @@ def test_alerts_of_a_calibrated_model_say_what_the_score_means() -> None:
     assert (hot["score"], hot["expected_conversion"], hot["base_rate"]) == (70, 0.3, 0.1)
     plain = evaluate(LeadState.new("lead-9"), default_model(), datetime(2026, 11, 1, tzinfo=UTC))
     assert "expected_conversion" not in alert(plain, 1, None, datetime(2026, 11, 1, tzinfo=UTC))
+
+
+def test_account_alert_ids_come_from_account_model_and_crossing() -> None:
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    account = AccountState("acct-1")
+    for n in range(3):
+        account.update(Member(f"lead-{n}", 50, 25, now.timestamp(), {}))
+    score = evaluate_account(account, default_model(), now)
+    first = account_alert(score, "hot", 1, now, now)
+    assert first == account_alert(score, "hot", 1, now, datetime(2027, 1, 1, tzinfo=UTC)) | {
+        "emitted_at": first["emitted_at"]
+    }
+    assert first["alert_id"] != account_alert(score, "hot", 2, now, now)["alert_id"]
+    assert first["alert_id"] != account_alert(score, "cooled", 1, now, now)["alert_id"]
+    assert first["alert_id"] != transition_id("acct-1", "default", "hot", 1)
+    assert set(first) >= {
+        "alert_id", "kind", "crossing", "account_id", "model", "score", "engaged_contacts",
+        "members", "explanation", "route", "event_time", "emitted_at",
+    }
+    assert first["engaged_contacts"] == 3 and len(first["members"]) == 3

@@ -55,3 +55,14 @@ def test_record_is_small() -> None:
     # 8 events, a 4-attribute profile, no history: 180 bytes today, 334 before compression; the
     # 64 bytes of event-id digests do not compress, so digests as text would not fit either
     assert len(encode(lead, 1)) < 195
+
+
+def test_identity_links_round_trip_and_records_without_them_read_as_none() -> None:
+    lead = StoredLead("lead-7", 0)
+    lead.history = [[1795434407, "identified", 40, "B3", 0]]
+    plain = encode(lead, 3)
+    lead.links = {"anon-1": [1795434407.5, "00ff", None]}
+    linked = encode(lead, 3)
+    assert decode("lead-7", plain).links == {}
+    again = decode("lead-7", linked)
+    assert again.links == lead.links and again.history == lead.history

@@ -1,0 +1,123 @@
+"""Rescoring every stored lead after a model change: one alert per lead it moves, none twice.
+
+Hermetic: the leads live in the in-memory store, which keeps the Redis store's contract (the
+delivery contract tests hold both to it), and the processor is the worker's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import orjson
+import pytest
+
+from scoring.model import Model, parse_model
+from streams.kafka.messages import Channel, OutMessage
+from streams.observability.metrics import Metrics
+from streams.state.memory_store import MemoryLeadStore, MemoryServer
+from streams.worker.processor import Processor
+from streams.worker.rescore import rescore
+from tests.support.events import T0, event
+from tests.support.processing import records
+
+NOW = (T0 + timedelta(hours=1)).timestamp()
+
+
+def _model(hot: int, rearm: int) -> Model:
+    """Ten points per pricing view, no decay: a lead with n views scores 10 n."""
+    return parse_model(
+        f"""
+name: rollout
+version: 1
+decay: {{rate: 0.0, period_days: 30}}
+thresholds: {{hot: {hot}, rearm: {rearm}}}
+engagement:
+  max: 100
+  rules:
+    - {{id: pricing, event: page_view, page_category: pricing, points: 10}}
+page_categories:
+  - {{category: pricing, patterns: ['^/pricing']}}
+"""
+    )
+
+
+def _processor(server: MemoryServer, model: Model) -> Processor:
+    return Processor(MemoryLeadStore(server), [model], Metrics(), 65536, clock=lambda: NOW)
+
+
+class Sent:
+    """What a rescore published, as Kafka would have it."""
+
+    def __init__(self) -> None:
+        self.alerts: list[dict[str, object]] = []
+
+    async def __call__(self, messages: Sequence[OutMessage]) -> None:
+        self.alerts += [orjson.loads(m.value) for m in messages if m.channel is Channel.HOT]
+
+
+async def _stored(server: MemoryServer) -> None:
+    """Five leads scoring 50, 70, 70, 80 and 90, stored by the worker's processor under a hot
+    threshold of 80: two of them hot."""
+    raw = []
+    for lead, views in (("l50", 5), ("l70", 7), ("l79", 7), ("l80", 8), ("l90", 9)):
+        raw += [event("page_view", T0 + timedelta(minutes=i), lead, path="/pricing")
+                for i in range(views)]  # fmt: skip
+    processor = _processor(server, _model(80, 70))
+    outcome = await processor.process(records(raw))
+    await processor.confirm(outcome)
+    hot = {orjson.loads(m.value)["lead_id"] for m in outcome.messages if m.channel is Channel.HOT}
+    assert hot == {"l80", "l90"}
+
+
+async def test_a_lowered_threshold_announces_each_lead_it_makes_hot_once() -> None:
+    server = MemoryServer()
+    await _stored(server)
+    sent = Sent()
+    report = await rescore(MemoryLeadStore(server), _processor(server, _model(70, 60)), sent)
+    assert report.leads == 5
+    assert sorted((a["lead_id"], a["kind"]) for a in sent.alerts) == [
+        ("l70", "hot"),
+        ("l79", "hot"),
+    ]  # l80 and l90 were hot already: not announced again
+    assert all(a["crossing"] == 1 for a in sent.alerts)
+    again = Sent()
+    await rescore(MemoryLeadStore(server), _processor(server, _model(70, 60)), again, batch=2)
+    assert again.alerts == []  # a second rescore (or a resumed one) sends nothing
+
+
+async def test_a_raised_threshold_cools_each_lead_below_it_once() -> None:
+    server = MemoryServer()
+    await _stored(server)
+    sent = Sent()
+    await rescore(MemoryLeadStore(server), _processor(server, _model(95, 92)), sent, batch=1)
+    assert sorted((a["lead_id"], a["kind"]) for a in sent.alerts) == [
+        ("l80", "cooled"),
+        ("l90", "cooled"),
+    ]
+    again = Sent()
+    await rescore(MemoryLeadStore(server), _processor(server, _model(95, 92)), again)
+    assert again.alerts == []
+
+
+async def test_an_interrupted_rescore_resends_with_the_same_ids() -> None:
+    """The send fails after the write: the outbox keeps the alert, and running again sends it
+    with the id it had, so consumers drop the copy if the first send did land."""
+    server = MemoryServer()
+    await _stored(server)
+
+    lost = Sent()
+
+    async def broken(messages: Sequence[OutMessage]) -> None:
+        await lost(messages)  # what would have gone out, had the broker answered
+        raise ConnectionError("broker gone")
+
+    processor = _processor(server, _model(70, 60))
+    with pytest.raises(ConnectionError):
+        await rescore(MemoryLeadStore(server), processor, broken, batch=10)
+    assert len(lost.alerts) == 2
+    sent = Sent()
+    await rescore(MemoryLeadStore(server), _processor(server, _model(70, 60)), sent)
+    assert sorted(str(a["alert_id"]) for a in sent.alerts) == sorted(
+        str(a["alert_id"]) for a in lost.alerts
+    )
