@@ -23,7 +23,7 @@ import pytest
 
 from streams.bench.proc import bindable
 
-__all__ = ["Cluster", "running_cluster"]
+__all__ = ["Cluster", "cluster_port_block", "running_cluster"]
 
 
 def _cluster_ports(count: int) -> list[int]:
@@ -43,6 +43,19 @@ def _cluster_ports(count: int) -> list[int]:
             if len(ports) == count:
                 return ports
     raise RuntimeError(f"no {count} free cluster ports (LEADSCORE_TEST_CLUSTER_PORTS={chosen!r})")
+
+
+def cluster_port_block(count: int) -> int:
+    """The first of ``count`` consecutive free node ports (with their bus ports), for ops/stack."""
+    chosen = os.environ.get("LEADSCORE_TEST_CLUSTER_PORTS", "")
+    first, last = (int(p) for p in chosen.split("-")) if chosen else (20_000, 22_700)
+    rng = random.SystemRandom()
+    for _ in range(200):
+        start = rng.randrange(first, last - count + 2)
+        block = range(start, start + count)
+        if all(bindable(p) and bindable(p + 10_000) for p in block):
+            return start
+    raise RuntimeError(f"no {count} consecutive free cluster ports in {first}-{last}")
 
 
 def _cli(port: int, *args: str) -> str:
