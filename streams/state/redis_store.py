@@ -76,6 +76,10 @@ class RedisLeadStore:
         self.run_id: str | None = None
         # On a cluster: each primary's run id, by node name ("host:port").
         self.run_ids: dict[str, str] = {}
+        # The instances known when the writes now awaiting ``finish`` began: the checkpoints may
+        # advance only on those. Taken at the first commit after a finish, so that a restart the
+        # Redis watch notices between a batch's writes and its finish still holds them back.
+        self._writing_on: tuple[str | None, dict[str, str]] | None = None
         self._commit = client.register_script(COMMIT)
         self._finish = client.register_script(FINISH)
         self._nodes = ClusterOps(cast(RedisCluster, client), keys) if self.cluster else None
@@ -112,6 +116,8 @@ class RedisLeadStore:
         """Apply the writes; return the ids of leads that changed under us (write not applied)."""
         if not writes:
             return []
+        if self._writing_on is None:
+            self._writing_on = (self.run_id, dict(self.run_ids))
         started = time.perf_counter()
         if self._nodes is not None:
             by_slot: dict[int, list[LeadWrite]] = {}
@@ -147,11 +153,13 @@ class RedisLeadStore:
         knows. A shard that lost writes thus never holds a checkpoint covering them, and the
         rewind goes back to the oldest checkpoint of all (:meth:`checkpoints`).
         """
+        writing_on, self._writing_on = self._writing_on, None
         if not sent and not offsets:
             return True
+        run_id, run_ids = writing_on or (self.run_id, dict(self.run_ids))
         started = time.perf_counter()
         if self.cluster:
-            sure = await self._finish_on_cluster(sent, offsets)
+            sure = await self._finish_on_cluster(sent, offsets, run_ids)
         else:
             pairs: list[str | int] = []
             for field, offset in offsets.items():
@@ -159,24 +167,24 @@ class RedisLeadStore:
             keys = [self.keys.outbox(lead_id) for lead_id in sent]
             if offsets:
                 keys.insert(0, self.keys.offsets)
-            args = [self.run_id or "", len(offsets), *pairs, *sent.values()]
-            run_id = _text(await self._finish(keys=keys, args=args))
-            sure = not offsets or not self._saw_restart(run_id)
+            args = [run_id or "", len(offsets), *pairs, *sent.values()]
+            now = _text(await self._finish(keys=keys, args=args))
+            restarted = self._saw_restart(now)
+            sure = not offsets or (not restarted and run_id in (None, now))
         self.metrics.redis_seconds.labels("finish").observe(time.perf_counter() - started)
         return sure
 
     async def _finish_on_cluster(
-        self, sent: Mapping[str, bytes], offsets: Mapping[str, int]
+        self, sent: Mapping[str, bytes], offsets: Mapping[str, int], known: dict[str, str]
     ) -> bool:
         assert self._nodes is not None
-        known = dict(self.run_ids)
 
         def expected(node: str) -> str:
             # an unknown primary (promoted replica, new shard) keeps its checkpoints still
             return known.get(node, "?") if known else ""
 
         run_ids = await self._nodes.finish(sent, offsets, expected)
-        if not known:
+        if not self.run_ids:
             self.run_ids.update(run_ids)
         return all(known.get(node, run_id) == run_id for node, run_id in run_ids.items()) and (
             not known or all(node in known for node in run_ids)

@@ -140,3 +140,19 @@ async def test_a_primary_that_lost_its_checkpoint_rewinds_to_the_start(
     node.delete(*node.scan_iter(match=f"{prefix}:offsets:*"))
     node.close()
     assert await store.checkpoints() == {"in:0": 0}
+
+
+async def test_a_restart_noticed_between_writes_and_finish_holds_checkpoints(
+    client: aioredis.Redis, unique: str
+) -> None:
+    store = RedisLeadStore(client, Keys(f"r-{unique}"), 5, Metrics())
+    await store.restarted()
+    assert await store.finish({}, {"in:0": 10})
+    real = dict(store.run_ids)
+    node = sorted(real)[0]
+    store.run_ids[node] = "0" * 40  # the batch's writes go to an instance that is gone by finish
+    await _write_all(store, IDS[:20])
+    await store.restarted()  # the Redis watch sees the instance now there, before the finish
+    assert store.run_ids == real
+    assert not await store.finish(dict.fromkeys(IDS[:20], b"[1]"), {"in:0": 20})
+    assert await store.checkpoints() == {"in:0": 10}
