@@ -13,6 +13,7 @@ which follows the redirection and refreshes its slot map, and ``EVALSHA`` falls 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["SlotCommand", "run_by_node", "run_pipelined"]
+__all__ = ["UNREACHABLE", "SlotCommand", "refresh_slot_map", "run_by_node", "run_pipelined"]
 
 # Errors after which the command is sent again alone, through the cluster client's own routing.
 _RESEND = (
@@ -40,6 +41,20 @@ _RESEND = (
     RedisConnectionError,
     RedisTimeoutError,
 )
+
+
+# Errors that say a node is down or failing over rather than that the slot map is out of date.
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError, OSError)
+
+
+async def refresh_slot_map(client: RedisCluster) -> None:
+    """Ask the cluster for its slot map again (a primary died, a replica took its slots).
+
+    The cluster client does this itself for the commands it sends; the pipelines sent here to a
+    node directly bypass it. Failing to reach any node now is left to the caller's retry.
+    """
+    with contextlib.suppress(*UNREACHABLE):
+        await client.nodes_manager.initialize()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,14 @@
 """The lead store's batch operations on Redis Cluster: one script call per node, all nodes at once.
 
-A batch of 500 leads spans about 500 hash slots; one command per slot costs the client about as
-much per lead as single Redis costs per batch (docs/scale-out.md). So each node gets one script
+A batch of 500 leads spans about 500 hash slots, and a command per slot costs the client a
+pipeline entry to pack and parse per lead. So each node gets one script
 call covering all the leads it serves (scripts flagged ``allow-cross-slot-keys``, which Redis 7
 allows for keys the node serves itself), and the calls go to every node concurrently. When the
 slot map the client holds is out of date (a slot moved, a replica was promoted), the node refuses
 the call whole, before writing anything, and that node's share goes again as one command per slot
-through :func:`~.cluster_batch.run_by_node`, which follows MOVED and ASK.
+through :func:`~.cluster_batch.run_by_node`, which follows MOVED and ASK. A node that does not
+answer at all (killed, failing over) fails the whole step: the slot map is asked for again and
+the worker retries the batch, which may by then go to the replica that took over.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from typing import Any, Generic, TypeVar
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
-from streams.state.cluster_batch import SlotCommand, run_by_node, run_pipelined
+from streams.state.cluster_batch import (
+    UNREACHABLE,
+    SlotCommand,
+    refresh_slot_map,
+    run_by_node,
+    run_pipelined,
+)
 from streams.state.keys import Keys, checkpoint_slots
 from streams.state.store import LeadWrite
 
@@ -88,6 +96,11 @@ class ClusterOps:
             for name, s in shares.items()
         ]
         replies = await run_pipelined(self.client, calls)
+        down = [r for r in replies if isinstance(r, UNREACHABLE)]
+        if down:  # one slot at a time would retry each slot against the dead node: retry it all
+            self.forget_topology()
+            await refresh_slot_map(self.client)
+            raise down[0]
         out: list[tuple[str, _Share[T], Any, list[Any] | None]] = []
         for (name, share), reply in zip(shares.items(), replies, strict=True):
             if isinstance(reply, Exception):  # out-of-date slot map: one command per slot
