@@ -113,13 +113,24 @@ def _as_eval(command: SlotCommand) -> SlotCommand:
 
 
 async def _send(node: ClusterNode, commands: list[PipelineCommand]) -> None:
-    """One pipeline to one node; a failure of the whole pipeline marks each of its commands."""
+    """One pipeline to one node; a failure of the whole pipeline marks each of its commands.
+
+    redis-py closes a node's connections when it reloads its slot map (the cluster client does
+    that on any command's connection error, e.g. the Redis watch's), also under a pipeline in
+    flight, which then fails with AttributeError on the closed connection's writer: for the batch
+    that is a lost connection like any other.
+    """
+    failure: Exception | None = None
     try:
         await node.execute_pipeline(commands)
     except _RESEND as exc:
+        failure = exc
+    except AttributeError as exc:
+        failure = RedisConnectionError(f"connection to {node.name} closed under a pipeline: {exc}")
+    if failure is not None:
         for cmd in commands:
             if cmd.result is None:  # not read back; one already read stands
-                cmd.result = exc
+                cmd.result = failure
 
 
 async def _alone(client: RedisCluster, command: SlotCommand, error: BaseException) -> Any:

@@ -78,7 +78,7 @@ class Cluster:
 
     def start(self, port: int) -> None:
         data = self.root / str(port)
-        data.mkdir(exist_ok=True)
+        data.mkdir(parents=True, exist_ok=True)
         argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data)]
         argv += ["--cluster-enabled", "yes", "--cluster-config-file", str(data / "nodes.conf")]
         argv += ["--cluster-node-timeout", "2000", "--logfile", str(data / "redis.log")]
@@ -90,6 +90,11 @@ class Cluster:
     def kill(self, port: int) -> None:
         """SIGKILL one node: it loses what its append-only file had not written yet."""
         self.nodes[port].send_signal(signal.SIGKILL)
+        self.nodes[port].wait(timeout=30)
+
+    def stop(self, port: int) -> None:
+        """SIGTERM one node: it writes its append-only file out and exits."""
+        self.nodes[port].terminate()
         self.nodes[port].wait(timeout=30)
 
     def primaries(self) -> list[int]:
