@@ -30,9 +30,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from scoring.compiled import OWN_SIGNAL_PREFIX, PAGE_VIEW
 from scoring.fit import profile_view
 from scoring.model import ANY_EVENT, DAY, Model
-from scoring.rules import OWN_SIGNAL_PREFIX, PAGE_VIEW
 from scoring.state import LeadState
 
 LEARN_DEPTH = 6  # event times per signal the learning states keep: window counts exact to 5
@@ -58,7 +58,7 @@ class Variable:
 
 
 @dataclass(frozen=True, slots=True)
-class Band:
+class TraitBand:
     """A band of one variable that is not the reference: the rule body and its weight of
     evidence relative to the reference band."""
 
@@ -86,7 +86,7 @@ class Binned:
     """A variable with its bands (the reference left out), and its information value."""
 
     variable: Variable
-    bands: tuple[Band, ...]
+    bands: tuple[TraitBand, ...]
     iv: float
 
 
@@ -228,7 +228,7 @@ def _rule_of(v: Variable, low: float, high: float, integers: bool) -> dict[str, 
     return {"attribute": v.attribute, "range": span} if span else None
 
 
-def _bands(v: Variable, optb: Any, integers: bool) -> tuple[Band, ...]:
+def _bands(v: Variable, optb: Any, integers: bool) -> tuple[TraitBand, ...]:
     table = optb.binning_table.build()
     woe = [float(w) for w in table["WoE"].to_numpy()[:-1]]  # the bins, Special, Missing
     splits = optb.splits
@@ -242,7 +242,8 @@ def _bands(v: Variable, optb: Any, integers: bool) -> tuple[Band, ...]:
             values = [v.levels[str(label)] for label in group]
             test = {"equals": values[0]} if len(values) == 1 else {"in": values}
             condition = {"attribute": v.attribute, **test}
-            out.append(Band(section, condition, w - missing, labels=frozenset(map(str, group))))
+            labels = frozenset(map(str, group))
+            out.append(TraitBand(section, condition, w - missing, labels=labels))
         return tuple(out)
     cuts = [-math.inf, *(float(s) for s in splits), math.inf]
     reference = missing if v.kind in ("quiet", "number") else woe[0]  # missing, or a count of 0
@@ -252,7 +253,7 @@ def _bands(v: Variable, optb: Any, integers: bool) -> tuple[Band, ...]:
             continue  # the band holding 0: nothing fires
         rule = _rule_of(v, cuts[i], cuts[i + 1], integers)
         if rule is not None:
-            out.append(Band(section, rule, w - reference, *_interval(v, rule)))
+            out.append(TraitBand(section, rule, w - reference, *_interval(v, rule)))
     return tuple(out)
 
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from scoring.compiled import CompiledModel, EngagementRuleC
 from scoring.decay import factor
 from scoring.explain import Part
 from scoring.model import DAY
-from scoring.rules import CompiledModel, EngagementRuleC
 
 
 def _rule_points(

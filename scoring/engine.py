@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scoring import decay
+from scoring.compiled import CompiledModel, compiled
 from scoring.engagement import engagement_parts, engagement_points
 from scoring.events import Event, EventType
 from scoring.explain import Contribution, Part, explain
@@ -21,7 +22,6 @@ from scoring.fit import fit_parts, fit_points, profile_view
 from scoring.grades import grade
 from scoring.model import Model
 from scoring.routing import route
-from scoring.rules import CompiledModel, compiled
 from scoring.state import LeadState, event_digest
 from scoring.thresholds import Transition, is_hot, step
 

@@ -6,8 +6,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from scoring.compiled import CompiledModel
 from scoring.explain import Part
-from scoring.rules import CompiledModel
 from scoring.state import ProfileEntry
 
 

@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from scoring.compiled import compiled
 from scoring.engine import Score, apply_record, evaluate
 from scoring.model import Model
 from scoring.offline import ReplayEntry
-from scoring.rules import compiled
 from scoring.state import LeadState, event_digest
 
 

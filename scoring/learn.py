@@ -43,10 +43,10 @@ from scoring.binning import (
     variables,
     woe_columns,
 )
+from scoring.compiled import OWN_SIGNAL_PREFIX, PAGE_VIEW, compiled
 from scoring.engagement import engagement_parts
 from scoring.fit import fit_parts, profile_view
 from scoring.model import ANY_EVENT, Model
-from scoring.rules import OWN_SIGNAL_PREFIX, PAGE_VIEW, compiled
 from scoring.state import LeadState
 
 Section = Literal["fit", "engagement"]

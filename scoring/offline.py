@@ -17,12 +17,12 @@ from typing import Any
 
 import orjson
 
+from scoring.compiled import compiled
 from scoring.engine import Score, apply_record, evaluate, quick_score, update_hot
 from scoring.errors import EventValidationError
 from scoring.events import Event, line_fields
 from scoring.fit import fit_points, profile_view
 from scoring.model import Model
-from scoring.rules import compiled
 from scoring.state import LeadState, event_digest
 from scoring.thresholds import step
 

@@ -1,8 +1,9 @@
 """``leadscore calibrate`` (do scores predict conversions? learn better points) and ``simulate``.
 
-The figures themselves are computed by the pure modules ``scoring.calibrate``, ``scoring.learn``
-and ``scoring.report``; this module reads the files, shows progress on large inputs and writes the
-results. Bad input is reported line by line and never dropped silently.
+The figures themselves are computed by the pure modules ``scoring.calibrate``,
+``scoring.training`` (with ``scoring.learn``) and ``scoring.report``; this module reads the files,
+shows progress on large inputs and writes the results. Bad input is reported line by line and
+never dropped silently.
 """
 
 from __future__ import annotations
@@ -17,41 +18,17 @@ from typing import Literal
 
 import orjson
 import typer
-import yaml
 from rich.console import Console
 from rich.progress import Progress
 
-from scoring.calibrate import (
-    DEFAULT_CATCH_SHARE,
-    Row,
-    Summary,
-    format_comparison,
-    format_text,
-    lift,
-    quantile_bands,
-    ranked_rows,
-    roc_auc,
-)
-from scoring.calibrate import summarize as summarize_rows
-from scoring.engine import evaluate
+from scoring.calibrate import DEFAULT_CATCH_SHARE, Row, Summary, format_comparison, format_text
 from scoring.errors import EventValidationError, ModelError
 from scoring.events import line_fields
 from scoring.history import History
-from scoring.learn import (
-    Change,
-    boosting_reference,
-    build_model,
-    calibration_table,
-    holdout,
-    learning_model,
-    matching_threshold,
-    share_threshold,
-)
-from scoring.learn import fit as learn_points
-from scoring.model import Model, parse_model
+from scoring.model import Model
 from scoring.report import render
 from scoring.simulate import iter_world
-from scoring.state import LeadState
+from scoring.training import Labelled, TrainingOptions, model_summary, train
 from streams.cli import app
 from streams.modelfile import load_model
 
@@ -59,7 +36,6 @@ DEFAULT_END = "2026-01-01T00:00:00Z"
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
-Outcome = tuple[str, bool, datetime]
 err_console = Console(stderr=True)
 
 
@@ -121,13 +97,15 @@ def _parse_converted(value: str) -> bool | None:
     return True if cleaned in _TRUE else False if cleaned in _FALSE else None
 
 
-def read_outcomes(path: Path, history: History) -> tuple[list[Outcome], list[tuple[int, str]], int]:
+def read_outcomes(
+    path: Path, history: History
+) -> tuple[list[Labelled], list[tuple[int, str]], int]:
     """The usable outcome rows, ``(line, reason)`` for the others, and the number of rows read."""
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
         raise _fail(f"cannot read {path}: {exc.strerror or exc}") from None
-    used: list[Outcome] = []
+    used: list[Labelled] = []
     problems: list[tuple[int, str]] = []
     first_line: dict[str, int] = {}
     total = 0
@@ -170,10 +148,6 @@ def read_outcomes(path: Path, history: History) -> tuple[list[Outcome], list[tup
     return used, problems, total
 
 
-def _at(t: float) -> datetime:
-    return datetime.fromtimestamp(t, tz=UTC)
-
-
 def _parse_time(value: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
@@ -182,7 +156,7 @@ def _parse_time(value: str) -> datetime | None:
     return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
 
 
-def score_rows(history: History, outcomes: Sequence[Outcome], model: Model) -> list[Row]:
+def score_rows(history: History, outcomes: Sequence[Labelled], model: Model) -> list[Row]:
     """Each lead's score (and fired rules) under ``model`` as of its own moment."""
     rows = []
     with _progress() as bar:
@@ -194,28 +168,6 @@ def score_rows(history: History, outcomes: Sequence[Outcome], model: Model) -> l
             if n % 5000 == 0:
                 bar.update(task, completed=n)
     return rows
-
-
-def rule_points(model: Model) -> dict[str, float]:
-    """Each rule id and its points, fit rules first, in model order."""
-    return {
-        **{r.id: r.points for r in model.fit.rules},
-        **{r.id: r.points for r in model.engagement.rules},
-    }
-
-
-def summarize(rows: Sequence[Row], model: Model, bands: int, share: float) -> Summary:
-    expected = None if model.calibration is None else model.calibration.rate_at
-    return summarize_rows(
-        rows,
-        model.name,
-        model.version,
-        model.thresholds.hot,
-        rule_points(model),
-        bands,
-        share,
-        expected,
-    )
 
 
 def _report_problems(events: list[tuple[int, str]], outcomes: list[tuple[int, str]]) -> None:
@@ -283,10 +235,13 @@ def calibrate(
     if fit:
         assert out is not None
         norm: Literal["l1", "l2"] = "l1" if penalty == "l1" else "l2"
-        _fit(history, used, base, out, holdout_share, seed, norm, strength, bands, catch, hot_share)
+        options = TrainingOptions(holdout_share, seed, norm, strength, bands, catch, hot_share)
+        _fit(history, used, base, out, options)
     else:
-        first = summarize(score_rows(history, used, base), base, bands, catch)
-        second = summarize(score_rows(history, used, other), other, bands, catch) if other else None
+        first = model_summary(score_rows(history, used, base), base, bands, catch)
+        second = (
+            model_summary(score_rows(history, used, other), other, bands, catch) if other else None
+        )
         _print(first, second, as_json)
         if report is not None:
             report.write_text(render(first, second), encoding="utf-8")
@@ -310,103 +265,33 @@ def _print(first: Summary, second: Summary | None, as_json: bool) -> None:
 
 
 def _fit(
-    history: History,
-    used: Sequence[Outcome],
-    model: Model,
-    out: Path,
-    share: float,
-    seed: int,
-    penalty: Literal["l1", "l2"],
-    strength: float,
-    bands: int,
-    catch: float,
-    hot_share: float | None = None,
+    history: History, used: Sequence[Labelled], model: Model, out: Path, options: TrainingOptions
 ) -> None:
-    """Fit on part of the leads, judge old and new model on the rest, write the new model."""
-    train_ids, test_ids = holdout([lead for lead, _, _ in used], share, seed)
-    by_lead = {lead: (converted, at) for lead, converted, at in used}
-    samples: dict[str, tuple[LeadState, float]] = {}
-    probe = learning_model(model)  # states that also hold what the window variables count
+    """Train on part of the leads (``scoring.training``), print how old and new did on the rest,
+    write the new model."""
     with _progress() as bar:
         task = bar.add_task("building lead states", total=len(used))
-        for n, (lead, _, at) in enumerate(used, start=1):
-            samples[lead] = (history.state(lead, probe, at), at.timestamp())
-            if n % 5000 == 0:
-                bar.update(task, completed=n)
-    train = [samples[lead] for lead in train_ids]
-    train_labels = [by_lead[lead][0] for lead in train_ids]
-    try:
-        learned = learn_points(model, train, train_labels, penalty, strength)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    design, weights, scale = learned.design, learned.weights, learned.scale
-    name = f"{model.name}-fitted"
-    about = f"{model.name} with points learned from {len(train_ids)} leads' outcomes."
-
-    def make(hot: int | None) -> tuple[str, list[Change], Model]:
-        text, changes = build_model(
-            model, design.features, weights, scale, name, model.version, about, hot
-        )
-        return text, changes, parse_model(text, source=str(out))  # must load like any other
-
-    _, _, first = make(None)
-    fitted_scores = [evaluate(s, first, _at(t), explained=False).score for s, t in train]
-    if hot_share is None:
-        old_scores = [evaluate(s, model, _at(t), explained=False).score for s, t in train]
-        hot = matching_threshold(old_scores, fitted_scores, model.thresholds.hot)
-        why = f"makes as many training leads hot as {model.thresholds.hot} did under {model.label}"
-    else:
-        hot = share_threshold(fitted_scores, hot_share)
-        why = f"makes at most {hot_share:.1%} of the training leads hot (--hot-share)"
-    text, changes, fitted = make(hot)
-    header = (
-        f"# Fitted by `leadscore calibrate --fit` from {model.label}: {len(train_ids)} leads for "
-        f"training, {len(test_ids)} held out (seed {seed}).\n"
-        f"# {penalty.upper()}-regularised logistic regression (C={strength:g}); "
-        "rules that rounded to 0 points are left out.\n"
-        f"# base {scale.base:.1f}, {scale.points_to_double_odds:.1f} points to double the odds "
-        "(the 1st and 99th percentile training leads at 5 and 95).\n"
-        f"# The hot threshold {hot} {why}.\n"
-        f"# Bands (optbinning, monotone) of {len(design.binned)} variables: "
-        f"{', '.join(b.variable.name for b in design.binned[:8])}"
-        f"{', ...' if len(design.binned) > 8 else ''}.\n"
-    )
-
-    def held_out(m: Model) -> list[Row]:
-        rows = []
-        for lead in test_ids:
-            state, _ = samples[lead]
-            converted, at = by_lead[lead]
-            rows.append(Row(lead, evaluate(state, m, at, explained=False).score, converted))
-        return rows
-
-    fitted_rows = held_out(fitted)
-    old = summarize(held_out(model), model, bands, catch)
-    new = summarize(fitted_rows, fitted, bands, catch)
-    data = yaml.safe_load(text)
-    data["calibration"] = calibration_table([(r.score, r.converted) for r in fitted_rows], bands)
-    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
-    parse_model(text, source=str(out))  # the table too must load like any other model part
-    header += (
-        f"# calibration: conversion per score band observed on the {len(test_ids)} held-out "
-        "leads (rates pooled where a higher band converted less).\n"
-    )
-    out.write_text(header + text, encoding="utf-8")
-    typer.echo(f"held-out leads: {len(test_ids)} ({new.conversions} converted)")
-    typer.echo(format_comparison(old, new))
-    test = [samples[lead] for lead in test_ids]
-    labels = [by_lead[lead][0] for lead in test_ids]
-    reference = ranked_rows(
-        boosting_reference(learned.x, train_labels, design.matrix(test), seed),
-        labels,
-    )
-    ref_auc, ref_lift = roc_auc(reference), lift(quantile_bands(reference, bands))
+        try:
+            trained = train(
+                history,
+                used,
+                model,
+                options,
+                str(out),
+                lambda done, _: bar.update(task, completed=done),
+            )
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    out.write_text(trained.text, encoding="utf-8")
+    typer.echo(f"held-out leads: {trained.new.leads} ({trained.new.conversions} converted)")
+    typer.echo(format_comparison(trained.old, trained.new))
     typer.echo(
         "gradient boosting on the same features (the black-box reference): "
-        f"ROC AUC {_figure(ref_auc, '.3f')}, lift {_figure(ref_lift, '.2f')}x"
+        f"ROC AUC {_figure(trained.reference_auc, '.3f')}, "
+        f"lift {_figure(trained.reference_lift, '.2f')}x"
     )
     typer.echo(f"\n{'rule':<30}{'old points':>12}{'new points':>12}")
-    for change in changes:
+    for change in trained.changes:
         before = "-" if change.old is None else f"{change.old:g}"
         after = "-" if change.new is None else str(change.new)
         typer.echo(f"{change.rule:<30}{before:>12}{after:>12}")

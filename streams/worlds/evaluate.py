@@ -31,6 +31,7 @@ import csv
 import random
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -48,15 +49,13 @@ from scoring.history import History
 from scoring.learn import build_model, fit, learning_model
 from scoring.model import DAY, Model, default_model, parse_model
 from scoring.offline import replay
+from scoring.training import Labelled
 from streams.cli.calibrate_cmd import read_events
 
 PROFILE_UPDATED = "profile_updated"
 # a profile attribute with more values than this among the training leads is an identifier (an
 # email address, a contact name), and one-hot columns of it would only memorise the training leads
 MAX_LEVELS = 50
-
-# (lead id, converted, the moment it is scored)
-Outcome = tuple[str, bool, datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +97,14 @@ def tied_share(scores: Sequence[float], value: float) -> float:
 # --- reading a world ----------------------------------------------------------------------------
 
 
-def read_world(directory: Path) -> tuple[History, list[Outcome]]:
+def read_world(directory: Path) -> tuple[History, list[Labelled]]:
     """The events and outcomes of a world directory; a bad line is an error, not a skip, because
     an adapter that writes one has a bug that would bias every figure."""
     history, rejected = read_events(directory / "events.jsonl")
     if rejected:
         number, reason = rejected[0]
         raise ValueError(f"events.jsonl line {number}: {reason}")
-    outcomes: list[Outcome] = []
+    outcomes: list[Labelled] = []
     with (directory / "outcomes.csv").open(newline="", encoding="utf-8") as handle:
         for record in csv.DictReader(handle):
             lead = record["lead_id"]
@@ -133,7 +132,7 @@ def _records_until(history: History, lead: str, at: datetime) -> list[Any]:
     return [r for r in history.by_lead[lead] if r[0] <= cut]
 
 
-def model_scores(history: History, outcomes: Sequence[Outcome], model: Model) -> list[int]:
+def model_scores(history: History, outcomes: Sequence[Labelled], model: Model) -> list[int]:
     """Each lead's 0..100 score under ``model`` at its own moment, as ``leadscore score`` has."""
     history.last_event(outcomes[0][0])  # sorts every lead's records once
     out = []
@@ -143,7 +142,7 @@ def model_scores(history: History, outcomes: Sequence[Outcome], model: Model) ->
     return out
 
 
-def fit_model(history: History, train: Sequence[Outcome], base: Model) -> Model:
+def fit_model(history: History, train: Sequence[Labelled], base: Model) -> Model:
     """The model ``leadscore calibrate --fit`` would write, learned from ``train`` only."""
     probe = learning_model(base)
     samples = [(history.state(lead, probe, at), at.timestamp()) for lead, _, at in train]
@@ -212,8 +211,8 @@ def _matrix(rows: Sequence[dict[str, float]], columns: Mapping[str, int]) -> NDA
 
 def classifier_scores(
     history: History,
-    train: Sequence[Outcome],
-    test: Sequence[Outcome],
+    train: Sequence[Labelled],
+    test: Sequence[Labelled],
     make: Callable[[], Any],
     timing: bool = False,
 ) -> list[float]:
@@ -256,7 +255,7 @@ def _boosting(seed: int) -> Callable[[], Any]:
 
 
 def ebm_scores(
-    history: History, train: Sequence[Outcome], test: Sequence[Outcome], seed: int
+    history: History, train: Sequence[Labelled], test: Sequence[Labelled], seed: int
 ) -> list[float]:
     """Held-out scores of an Explainable Boosting Machine (no interactions) on the same traits
     the fitted model's bands are cut from."""
@@ -265,7 +264,7 @@ def ebm_scores(
 
     probe = learning_model(default_model())
 
-    def sample(o: Outcome) -> tuple[Any, float]:
+    def sample(o: Labelled) -> tuple[Any, float]:
         return history.state(o[0], probe, o[2]), o[2].timestamp()
 
     train_samples = [sample(o) for o in train]
@@ -279,7 +278,9 @@ def ebm_scores(
         return table
 
     ebm = ExplainableBoostingClassifier(interactions=0, random_state=seed)
-    ebm.fit(frame(train_samples), np.asarray([y for _, y, _ in train], dtype=int))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # it notes that its charts leave missing values out
+        ebm.fit(frame(train_samples), np.asarray([y for _, y, _ in train], dtype=int))
     return [float(p) for p in ebm.decision_function(frame([sample(o) for o in test]))]
 
 
@@ -297,7 +298,7 @@ def _result(
 
 
 def run(
-    history: History, outcomes: Sequence[Outcome], holdout: int, seed: int, ebm: bool = False
+    history: History, outcomes: Sequence[Labelled], holdout: int, seed: int, ebm: bool = False
 ) -> dict[str, Any]:
     """Every model's figures on one split of ``outcomes``."""
     by_lead = {o[0]: o for o in outcomes}

@@ -12,10 +12,8 @@ from collections import defaultdict
 
 from tests.support.paths import ROOT
 
-# Still defined twice, in modules another change is reworking (the calibration pipeline moves out of
-# the CLI into scoring/): calibrate_cmd's and worlds/evaluate's Outcome, beside scoring.simulate's,
-# and scoring.binning's Band beside scoring.calibrate's. Empty it as each gets one meaning.
-PENDING = {"Outcome", "Band"}
+# Names still defined twice while a change reworks them; empty when each has one meaning.
+PENDING: set[str] = set()
 
 
 def _defined() -> dict[str, set[str]]:

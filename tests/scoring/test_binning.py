@@ -11,7 +11,7 @@ import pytest
 
 from scoring.binning import (
     COUNT_CAP,
-    Band,
+    TraitBand,
     Variable,
     _interval,
     _rule_of,
@@ -166,7 +166,7 @@ def test_a_band_holds_exactly_what_its_rule_fires_for_at_the_cut_points(days: fl
     for i, (v, low, high, integers) in enumerate(cases):
         rule = _rule_of(v, low, high, integers)
         assert rule is not None
-        band = Band("engagement", rule, 0.0, *_interval(v, rule))
+        band = TraitBand("engagement", rule, 0.0, *_interval(v, rule))
         text = "name: b\nversion: 1\nengagement:\n  rules:\n"
         text += f"    - {{id: r{i}, points: 1, {_flow(rule)}}}\npage_categories:\n"
         text += "  - {category: pricing, patterns: ['^/pricing']}\n"

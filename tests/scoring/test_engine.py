@@ -4,10 +4,10 @@ from datetime import timedelta
 
 import pytest
 
+from scoring.compiled import compiled
 from scoring.engine import apply_event, cools_at, evaluate, quick_score, update_hot
 from scoring.events import parse_event
 from scoring.model import default_model, parse_model
-from scoring.rules import compiled
 from scoring.state import LeadState
 from tests.support.events import T0, build, event, profile
 

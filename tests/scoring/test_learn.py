@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from scoring.calibrate import Row, roc_auc
+from scoring.compiled import compiled
 from scoring.engagement import engagement_parts
 from scoring.engine import evaluate
 from scoring.fit import fit_parts, profile_view
@@ -27,7 +28,6 @@ from scoring.learn import (
     share_threshold,
 )
 from scoring.model import default_model, parse_model
-from scoring.rules import compiled
 from scoring.simulate import simulate
 from scoring.state import LeadState
 from tests.support.events import T0, event, profile

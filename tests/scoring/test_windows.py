@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
+from scoring.compiled import compiled
 from scoring.engine import evaluate
 from scoring.errors import ModelError
 from scoring.model import parse_model
-from scoring.rules import compiled
 from tests.support.events import T0, build, event
 
 DAY = timedelta(days=1)

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from scoring.compiled import compiled, path_of
 from scoring.model import default_model, parse_model
-from scoring.rules import compiled, path_of
 
 
 @pytest.mark.parametrize(
