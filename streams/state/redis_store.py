@@ -29,6 +29,8 @@ from streams.state.store import LeadWrite
 
 __all__ = ["RedisLeadStore", "connect"]
 
+_CHANGED = "changed"  # never a run id: a finish expecting it moves no checkpoint
+
 
 def connect(url: str, cluster: bool = False) -> aioredis.Redis:
     """A client that rides out short Redis outages by retrying with backoff.
@@ -157,6 +159,10 @@ class RedisLeadStore:
         if not sent and not offsets:
             return True
         run_id, run_ids = writing_on or (self.run_id, dict(self.run_ids))
+        # An instance seen to change since the writes began holds its checkpoints back too.
+        if run_id is not None and run_id != self.run_id:
+            run_id = _CHANGED
+        run_ids = {n: r if self.run_ids.get(n) == r else _CHANGED for n, r in run_ids.items()}
         started = time.perf_counter()
         if self.cluster:
             sure = await self._finish_on_cluster(sent, offsets, run_ids)

@@ -1,8 +1,9 @@
 """Workers join and leave a deployment while events flow: nothing lost, nothing doubled.
 
-Two workers share the input partitions; a third joins a third of the way through the stream and one
-of the first two leaves at two thirds. Each change moves partitions between workers mid-batch;
-the state and the alerts must still be those of every event applied exactly once.
+Two workers share the input partitions; a third joins while the first half of the events is being
+applied, and one of the first two leaves while the second half is. Each change moves partitions
+between workers mid-stream; the state and the alerts must still be those of every event applied
+exactly once.
 """
 
 from __future__ import annotations
@@ -55,15 +56,20 @@ def test_a_worker_added_and_one_removed_under_load(
     second = start_worker(LEADSCORE_BATCH_SIZE="200")
     env = first.env
     prefix = env["LEADSCORE_REDIS_PREFIX"]
-    path = tmp_path / "events.jsonl"
-    path.write_bytes(jsonl(events))
-    produced = run_cli("produce", str(path), env=env)
-    assert produced.returncode == 0, produced.stderr
+    halves = events[: len(events) // 2], events[len(events) // 2 :]
+    for n, half in enumerate(halves):
+        (tmp_path / f"half-{n}.jsonl").write_bytes(jsonl(half))
 
-    _wait_applied(redis_url, prefix, len(events) // 3, [first, second])
-    third = start_worker(ready=False, LEADSCORE_BATCH_SIZE="200")  # joins: a rebalance
-    _wait_applied(redis_url, prefix, 2 * len(events) // 3, [first, second, third])
-    second.stop()  # leaves: another
+    def produce(n: int) -> None:
+        done = run_cli("produce", str(tmp_path / f"half-{n}.jsonl"), env=env)
+        assert done.returncode == 0, done.stderr
+
+    produce(0)
+    _wait_applied(redis_url, prefix, len(halves[0]) // 2, [first, second])
+    third = start_worker(LEADSCORE_BATCH_SIZE="200")  # joins mid-stream; waits for its partitions
+    produce(1)
+    _wait_applied(redis_url, prefix, len(halves[0]) + len(halves[1]) // 3, [first, second, third])
+    second.stop()  # leaves while the second half flows
     _wait_applied(redis_url, prefix, len(events), [first, third])
 
     stored = load_leads(redis_url, prefix, {e["lead_id"] for e in events})
@@ -71,4 +77,4 @@ def test_a_worker_added_and_one_removed_under_load(
     alerts = [orjson.loads(r.value) for r in asyncio.run(read_topic(kafka_bootstrap, hot))]
     figures = check_outcome(events, stored, alerts)
     assert figures["lost"] == figures["doubled"] == 0
-    assert third.handled() > 0  # the new worker took partitions over
+    assert third.handled() > 0  # the new worker took partitions over and read from them
