@@ -101,8 +101,9 @@ class Settings(BaseSettings):
     )
     redis_cluster: bool = Field(
         False,
-        description="LEADSCORE_REDIS_URL names a node of a Redis Cluster: use the cluster client "
-        "and split each batch's Redis commands by hash slot.",
+        description="LEADSCORE_REDIS_URL names a node of a Redis Cluster (Redis 7+): use the "
+        "cluster client, send each batch to every primary at once as one script call per "
+        "primary, and keep checkpoints on each primary (docs/scale-out.md).",
     )
     redis_prefix: str = Field(
         "ls", description="Prefix of every Redis key, so several deployments can share one Redis."

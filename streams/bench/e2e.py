@@ -1,8 +1,9 @@
-"""Catch-up throughput of the real worker: a ``leadscore worker`` process draining a backlog.
+"""Catch-up throughput of the real worker: ``leadscore worker`` processes draining a backlog.
 
-The backlog is on the topics before the worker starts, so the worker runs flat out from its first
-batch to its last; progress is read from its own ``/metrics`` (valid events plus dead letters, the
-records it has handled), which costs it one small HTTP request per poll.
+The backlog is on the topics before the workers start, so they run flat out from their first
+batch to their last; progress is read from each one's own ``/metrics`` (valid events plus dead
+letters, the records it has handled), which costs it one small HTTP request per poll. Several
+workers share one consumer group (:class:`Workers`), as the workers of one deployment do.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import asyncio
 import re
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -73,10 +75,37 @@ class Worker:
         progress: Callable[[int], None] | None = None,
     ) -> Progress:
         """Poll ``/metrics`` until ``total`` records were handled, noting the first progress."""
+        return await Workers([self]).wait_handled(total, started_at, limit, progress)
+
+
+@dataclass(frozen=True, slots=True)
+class Workers:
+    """Workers of one deployment (one consumer group), read as one."""
+
+    members: Sequence[Worker]
+
+    async def handled(self) -> int:
+        return sum(await asyncio.gather(*(w.handled() for w in self.members)))
+
+    async def each_handled(self) -> list[int]:
+        return list(await asyncio.gather(*(w.handled() for w in self.members)))
+
+    def check(self) -> None:
+        for worker in self.members:
+            worker.child.check()
+
+    async def wait_handled(
+        self,
+        total: int,
+        started_at: float,
+        limit: float,
+        progress: Callable[[int], None] | None = None,
+    ) -> Progress:
+        """Poll until the workers together handled ``total`` records, noting the first progress."""
         first_at, first_count = 0.0, 0
         deadline = time.monotonic() + limit
         while True:
-            self.child.check()
+            self.check()
             count = await self.handled()
             now = time.time()
             if count and not first_at:
@@ -86,7 +115,6 @@ class Worker:
             if count >= total:
                 return Progress(total, started_at, first_at, first_count, now)
             if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"worker handled {count} of {total} in {limit}s:\n{self.child.tail()}"
-                )
+                tails = "\n---\n".join(w.child.tail() for w in self.members)
+                raise TimeoutError(f"workers handled {count} of {total} in {limit}s:\n{tails}")
             await asyncio.sleep(POLL_SECONDS)

@@ -40,6 +40,9 @@ def table(result: dict[str, Any]) -> Table:
         _eps(result["e2e_eps"]),
         f"{result['e2e_handled']:,} handled in {result['e2e_seconds']:.1f}s",
     )
+    if result["workers"] > 1:
+        each = ", ".join(_eps(w["eps"]) for w in result["per_worker"])
+        t.add_row(f"  {result['workers']} workers, each", "", each)
     t.add_row("  e2e / bare aiokafka", _ratio(result["e2e_ratio"]), "")
     t.add_row("  e2e / bare Faust", _ratio(result["e2e_vs_faust_bare"]), "floor 0.8")
     t.add_row(

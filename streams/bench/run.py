@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from streams.bench import baselines, data, latency, memory
-from streams.bench.e2e import Worker
+from streams.bench.e2e import Worker, Workers
 from streams.bench.proc import LEADSCORE, Child, child_env
 from streams.kafka.clients import kafka_admin, kafka_environment
 from streams.kafka.topics import ensure_topics
@@ -42,6 +42,7 @@ class Options:
     rate: float = 2_000.0
     seconds: float = 15.0
     timeout: float = 900.0  # per phase: a stuck phase fails the run instead of hanging it
+    workers: int = 1  # worker processes in the one consumer group
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -118,9 +119,7 @@ class Bench:
             await ensure_topics(s)
             await self._create(roundtrip_topic, s.topic_partitions)
             task = bar.add_task("preloading Kafka", total=o.events)
-            await data.preload(
-                s, bench_data.messages, lambda n: bar.update(task, completed=n)
-            )
+            await data.preload(s, bench_data.messages, lambda n: bar.update(task, completed=n))
 
             task = bar.add_task("bare aiokafka consumer", total=o.events)
             raw = await baselines.raw_consume(
@@ -147,14 +146,18 @@ class Bench:
             redis = connect(s.redis_url, s.redis_cluster)
             try:
                 memory_before = await memory.used_memory(redis)
-                worker = Worker(self._worker_settings(), self.workdir)
-                self.children.append(worker.child)
+                worker = Workers(
+                    [Worker(self._worker_settings(), self.workdir) for _ in range(o.workers)]
+                )
+                self.children += [w.child for w in worker.members]
                 started = time.time()
-                worker.child.start()
+                for member in worker.members:
+                    member.child.start()
                 task = bar.add_task("worker catch-up", total=o.events)
                 e2e = await worker.wait_handled(
                     o.events, started, o.timeout, lambda n: bar.update(task, completed=n)
                 )
+                shares = await worker.each_handled()
                 await asyncio.sleep(1.0)  # the last batch's outbox clearing lands
                 memory_after = await memory.used_memory(redis)
                 keys = Keys(s.redis_prefix)
@@ -177,7 +180,8 @@ class Bench:
                 progress=lambda t: bar.update(task, completed=min(t, o.seconds)),
             )
             bar.update(task, completed=o.seconds)
-            worker.child.stop()
+            for member in worker.members:
+                member.child.stop()
 
             task = bar.add_task("offline leadscore score", total=1)
             offline_seconds, startup = self._offline(bench_data.lines, end)
@@ -196,6 +200,11 @@ class Bench:
             "e2e_seconds": round(e2e.seconds, 3),
             "e2e_ratio": _ratio(e2e_eps, raw.eps),
             "e2e_vs_faust_bare": _ratio(e2e_eps, bare.eps),
+            "workers": o.workers,
+            # each worker's records at the end of catch-up, and its rate over the group's window
+            "per_worker": [
+                {"handled": n, "eps": round(n * e2e_eps / max(sum(shares), 1), 1)} for n in shares
+            ],
             "rate": o.rate,
             "latency_seconds": round(lat.seconds, 3),
             "latency_ms": lat_stats,

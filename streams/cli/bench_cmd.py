@@ -21,12 +21,17 @@ def bench(
     seconds: float = typer.Option(15.0, "--seconds", min=1, help="Length of the latency phase."),
     timeout: float = typer.Option(900.0, "--timeout", min=10, help="Seconds allowed per phase."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Worker processes in one consumer group for the catch-up."
+    ),
 ) -> None:
     """Benchmark the pipeline against the configured Kafka and Redis, on private topics and keys.
 
     Measures a bare aiokafka consumer and a bare Faust agent (the ceilings), the worker catching
     up on a backlog, latency at a fixed rate beside a bare round trip, offline scoring, and Redis
     memory per lead; then deletes everything it created. With --json the table goes to stderr.
+    With --workers N, N workers share the catch-up and the latency phase (keep the input topics'
+    partitions, LEADSCORE_TOPIC_PARTITIONS, at N or more).
     """
     from streams.bench.report import show
     from streams.bench.run import Bench, Options
@@ -37,7 +42,7 @@ def bench(
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     console = Console(stderr=as_json)
     settings = settings_or_exit()
-    runner = Bench(Options(events, leads, rate, seconds, timeout), settings, console)
+    runner = Bench(Options(events, leads, rate, seconds, timeout, workers), settings, console)
     try:
         with services(settings, "bench", kafka=True, redis=True):
             result = asyncio.run(runner.run())

@@ -17,9 +17,18 @@ early and scatter a lead's keys over two slots. So:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from urllib.parse import quote, unquote
 
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
 ENCODED = "~"  # follows the tag of an encoded id
+
+# Checkpoint groups on Redis Cluster: group n's checkpoint lives in a slot of the n-th of as many
+# equal slot ranges (16 slots each). Every primary holding a whole range (any primary of a cluster
+# that `redis-cli --cluster create` or a rebalance made) keeps its checkpoints in the first group
+# it holds.
+CHECKPOINT_GROUPS = 1024
 
 
 def _needs_encoding(lead_id: str) -> bool:
@@ -43,6 +52,25 @@ def untagged(tail: str) -> str | None:
     if tail.endswith("}") and tail.startswith("{") and not _needs_encoding(tail[1:-1]):
         return tail[1:-1]
     return None
+
+
+@cache
+def checkpoint_tags() -> tuple[str, ...]:
+    """One hash tag per checkpoint group, the n-th hashing into the n-th range of slots."""
+    width = REDIS_CLUSTER_HASH_SLOTS // CHECKPOINT_GROUPS
+    tags: dict[int, str] = {}
+    n = 0
+    while len(tags) < CHECKPOINT_GROUPS:
+        tag = f"ck{n}"
+        tags.setdefault(key_slot(tag.encode()) // width, tag)
+        n += 1
+    return tuple(tags[g] for g in range(CHECKPOINT_GROUPS))
+
+
+@cache
+def checkpoint_slots() -> tuple[int, ...]:
+    """The slot of each checkpoint group."""
+    return tuple(key_slot(tag.encode()) for tag in checkpoint_tags())
 
 
 def glob_escape(text: str) -> str:
@@ -102,6 +130,14 @@ class Keys:
     def scored_by(self) -> str:
         """String: the models (name@version, ...) that last scored every stored lead."""
         return f"{self.prefix}:scored-by"
+
+    def group_offsets(self, group: int) -> str:
+        """On Redis Cluster, group ``group``'s checkpoints (``topic:partition`` -> next offset).
+
+        Each primary keeps checkpoints that cover only its own writes: see
+        ``RedisLeadStore.finish``.
+        """
+        return f"{self.prefix}:offsets:{{{checkpoint_tags()[group]}}}"
 
     def pattern(self) -> str:
         """A SCAN pattern matching every key of this deployment."""

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -23,13 +22,14 @@ from redis.retry import Retry
 
 from streams.observability.metrics import Metrics
 from streams.state import record
+from streams.state.cluster_ops import COMMIT, FINISH, ClusterOps
 from streams.state.keys import Keys
 from streams.state.record import StoredLead
 from streams.state.store import LeadWrite
 
-_LUA = Path(__file__).with_name("lua")
-
 __all__ = ["RedisLeadStore", "connect"]
+
+_CHANGED = "changed"  # never a run id: a finish expecting it moves no checkpoint
 
 
 def connect(url: str, cluster: bool = False) -> aioredis.Redis:
@@ -59,12 +59,11 @@ class RedisLeadStore:
 
     Every call is one network round trip however many leads it covers.
 
-    Each call is also one Redis command (a multi-key read or script) for the whole batch: per-lead
-    commands cost the client more than the writes cost Redis. On Redis Cluster a command may only
-    touch one hash slot, so there a batch is split into one command per slot (a lead's keys share
-    its slot through their hash tag), sent one after another: sent concurrently, they raced inside
-    redis-py's asyncio cluster client while it opened a node connection (AttributeError on a
-    connection without its writer), and its cluster pipeline refuses MGET.
+    On one Redis each call is also one command (a multi-key read or script) for the whole batch:
+    per-lead commands cost the client more than the writes cost Redis. On Redis Cluster a command
+    may only touch one hash slot, so there a batch becomes one command per slot (a lead's keys
+    share its slot through their hash tag), and those go as one pipeline per node, to every node
+    at once (:mod:`~.cluster_batch`): still one round trip.
     """
 
     def __init__(
@@ -77,57 +76,69 @@ class RedisLeadStore:
         self.cluster = isinstance(client, RedisCluster)
         # The Redis instance (its run id) the checkpoints may advance on; see ``finish``.
         self.run_id: str | None = None
-        self._commit = client.register_script(_LUA.joinpath("commit.lua").read_bytes())
-        self._finish = client.register_script(_LUA.joinpath("finish.lua").read_bytes())
+        # On a cluster: each primary's run id, by node name ("host:port").
+        self.run_ids: dict[str, str] = {}
+        # The instances known when the writes now awaiting ``finish`` began: the checkpoints may
+        # advance only on those. Taken at the first commit after a finish, so that a restart the
+        # Redis watch notices between a batch's writes and its finish still holds them back.
+        self._writing_on: tuple[str | None, dict[str, str]] | None = None
+        self._commit = client.register_script(COMMIT)
+        self._finish = client.register_script(FINISH)
+        self._nodes = ClusterOps(cast(RedisCluster, client), keys) if self.cluster else None
+
+    def _slots(self, lead_ids: Iterable[str]) -> dict[int, list[str]]:
+        """The leads by the hash slot their keys share."""
+        groups: dict[int, list[str]] = {}
+        for lead_id in lead_ids:
+            groups.setdefault(key_slot(self.keys.lead(lead_id).encode()), []).append(lead_id)
+        return groups
 
     def _by_slot(self, lead_ids: Iterable[str]) -> list[list[str]]:
         """The leads in groups whose keys share a hash slot; a single group outside a cluster."""
-        ids = list(lead_ids)
         if not self.cluster:
-            return [ids]
-        groups: dict[int, list[str]] = {}
-        for lead_id in ids:
-            groups.setdefault(key_slot(self.keys.lead(lead_id).encode()), []).append(lead_id)
-        return list(groups.values())
+            return [list(lead_ids)]
+        return list(self._slots(lead_ids).values())
 
     async def load(self, lead_ids: Iterable[str]) -> dict[str, StoredLead]:
         ids = list(lead_ids)
         if not ids:
             return {}
-        groups = self._by_slot(ids)
         started = time.perf_counter()
-        keys = self.keys
-        rows: list[list[Any]] = [
-            await self.client.mget([k for i in group for k in (keys.lead(i), keys.outbox(i))])
-            for group in groups
-        ]
+        if self._nodes is not None:
+            found = await self._nodes.load(self._slots(ids))
+        else:
+            keys = self.keys
+            names = [k for i in ids for k in (keys.lead(i), keys.outbox(i))]
+            values = await self.client.mget(names)
+            found = {i: (values[2 * n], values[2 * n + 1]) for n, i in enumerate(ids)}
         self.metrics.redis_seconds.labels("load").observe(time.perf_counter() - started)
-        return {
-            lead_id: record.decode(lead_id, found[2 * n], found[2 * n + 1])
-            for group, found in zip(groups, rows, strict=True)
-            for n, lead_id in enumerate(group)
-        }
+        return {lead_id: record.decode(lead_id, *found[lead_id]) for lead_id in ids}
 
     async def commit(self, writes: Sequence[LeadWrite]) -> list[str]:
         """Apply the writes; return the ids of leads that changed under us (write not applied)."""
         if not writes:
             return []
+        if self._writing_on is None:
+            self._writing_on = (self.run_id, dict(self.run_ids))
         started = time.perf_counter()
-        by_id = {w.lead_id: w for w in writes}
-        found = [
-            await self._commit_group([by_id[i] for i in group]) for group in self._by_slot(by_id)
-        ]
+        if self._nodes is not None:
+            by_slot: dict[int, list[LeadWrite]] = {}
+            for w in writes:
+                by_slot.setdefault(key_slot(self.keys.lead(w.lead_id).encode()), []).append(w)
+            conflicts = await self._nodes.commit(by_slot)
+        else:
+            found = await self._commit(*self._commit_args(writes))
+            conflicts = [writes[int(i) - 1].lead_id for i in found]
         self.metrics.redis_seconds.labels("commit").observe(time.perf_counter() - started)
-        return [lead_id for conflicts in found for lead_id in conflicts]
+        return conflicts
 
-    async def _commit_group(self, writes: list[LeadWrite]) -> list[str]:
+    def _commit_args(self, writes: Sequence[LeadWrite]) -> tuple[list[str], list[bytes | int]]:
         keys: list[str] = []
         args: list[bytes | int] = []
         for w in writes:
             keys += [self.keys.lead(w.lead_id), self.keys.outbox(w.lead_id)]
             args += [w.version, w.record, w.outbox]
-        conflicts = await self._commit(keys=keys, args=args)
-        return [writes[int(i) - 1].lead_id for i in conflicts]
+        return keys, args
 
     async def expire(self, ttl: Mapping[str, float | None]) -> None:
         """Let records expire ``ttl[id]`` seconds from now, or keep them for good (None).
@@ -151,44 +162,73 @@ class RedisLeadStore:
         """After Kafka acknowledged a batch's messages: clear the outboxes, advance checkpoints.
 
         Both happen after every lead write of the batch, and Redis's append-only file keeps
-        writes in order; so a checkpoint that survives a Redis crash never covers a lost state.
-        Returns False when Redis turns out to have restarted since this store last looked: the
-        checkpoints then stay where they are, and the caller must rewind to them. On Redis Cluster
-        the checkpoints live on one shard and the leads on all of them, so no single run id can
-        vouch for the batch there; the cluster relies on the run-id watch alone.
+        writes in order (a replica, too, holds a prefix of its primary's writes); so a checkpoint
+        that survives a crash never covers a lost state on the same instance. Returns False when
+        Redis turns out to have restarted since this store last looked: the checkpoints then stay
+        where they are, and the caller must rewind to them.
+
+        On Redis Cluster the same holds shard by shard: every primary keeps its own checkpoints
+        (in the first checkpoint group it serves, see :meth:`Keys.group_offsets`), written after the
+        batch's leads on every primary and only while that primary is the instance the store
+        knows. A shard that lost writes thus never holds a checkpoint covering them, and the
+        rewind goes back to the oldest checkpoint of all (:meth:`checkpoints`).
         """
+        writing_on, self._writing_on = self._writing_on, None
         if not sent and not offsets:
             return True
+        run_id, run_ids = writing_on or (self.run_id, dict(self.run_ids))
+        # An instance seen to change since the writes began holds its checkpoints back too.
+        if run_id is not None and run_id != self.run_id:
+            run_id = _CHANGED
+        run_ids = {n: r if self.run_ids.get(n) == r else _CHANGED for n, r in run_ids.items()}
         started = time.perf_counter()
-        pairs: list[str | int] = []
-        for field, offset in offsets.items():
-            pairs += [field, offset]
-        if not self.cluster:
+        if self.cluster:
+            sure = await self._finish_on_cluster(sent, offsets, run_ids)
+        else:
+            pairs: list[str | int] = []
+            for field, offset in offsets.items():
+                pairs += [field, offset]
             keys = [self.keys.outbox(lead_id) for lead_id in sent]
             if offsets:
                 keys.insert(0, self.keys.offsets)
-            args = [self.run_id or "", len(offsets), *pairs, *sent.values()]
-            run_id = _text(await self._finish(keys=keys, args=args))
-            self.metrics.redis_seconds.labels("finish").observe(time.perf_counter() - started)
-            return not offsets or not self._saw_restart(run_id)
-        for group in self._by_slot(sent):
-            outboxes = [self.keys.outbox(i) for i in group]
-            await self._finish(keys=outboxes, args=["", 0, *(sent[i] for i in group)])
-        if offsets:
-            await self._finish(keys=[self.keys.offsets], args=["", len(offsets), *pairs])
+            args = [run_id or "", len(offsets), *pairs, *sent.values()]
+            now = _text(await self._finish(keys=keys, args=args))
+            restarted = self._saw_restart(now)
+            sure = not offsets or (not restarted and run_id in (None, now))
         self.metrics.redis_seconds.labels("finish").observe(time.perf_counter() - started)
-        return True
+        return sure
+
+    async def _finish_on_cluster(
+        self, sent: Mapping[str, bytes], offsets: Mapping[str, int], known: dict[str, str]
+    ) -> bool:
+        assert self._nodes is not None
+
+        def expected(node: str) -> str:
+            # an unknown primary (promoted replica, new shard) keeps its checkpoints still
+            return known.get(node, "?") if known else ""
+
+        run_ids = await self._nodes.finish(sent, offsets, expected)
+        if not self.run_ids:
+            self.run_ids.update(run_ids)
+        return all(known.get(node, run_id) == run_id for node, run_id in run_ids.items()) and (
+            not known or all(node in known for node in run_ids)
+        )
 
     async def restarted(self) -> bool:
         """Whether Redis is another instance (it restarted) since this store last looked.
 
-        On a cluster: whether any primary is another instance.
+        On a cluster: whether the primaries are other instances (one restarted, a replica was
+        promoted, a shard came or went).
         """
-        if self.cluster:
-            nodes = await self.client.info("server", target_nodes=RedisCluster.PRIMARIES)
+        if self._nodes is not None:
+            self._nodes.forget_topology()
+            client = cast(RedisCluster, self.client)
+            nodes = await client.info("server", target_nodes=RedisCluster.PRIMARIES)
             # redis-py answers {node: info} for several primaries, the bare info for just one
-            infos = [nodes] if "run_id" in nodes else list(nodes.values())
-            return self._saw_restart(",".join(sorted(str(n["run_id"]) for n in infos)))
+            if "run_id" in nodes:
+                nodes = {client.get_primaries()[0].name: nodes}
+            self.run_ids = {name: str(info["run_id"]) for name, info in nodes.items()}
+            return self._saw_restart(",".join(sorted(self.run_ids.values())))
         info = await self.client.info("server")
         return self._saw_restart(str(info["run_id"]))
 
@@ -212,9 +252,18 @@ class RedisLeadStore:
         await self.client.set(self.keys.scored_by, label)
 
     async def checkpoints(self) -> dict[str, int]:
-        """Every partition's checkpoint, as ``{"topic:partition": next offset}``."""
-        rows = await self.client.hgetall(self.keys.offsets)
-        return {_text(k): int(v) for k, v in rows.items()}
+        """Every partition's checkpoint, as ``{"topic:partition": next offset}``.
+
+        On a cluster, the oldest of the primaries' checkpoints; 0 for a partition one primary
+        lacks while others have it (it lost it, never took it while unknown, or its group moved
+        with a resharding): replaying from the start is slow but loses nothing.
+        """
+        if self._nodes is None:
+            rows = await self.client.hgetall(self.keys.offsets)
+            return {_text(k): int(v) for k, v in rows.items()}
+        groups = await self._nodes.checkpoints()
+        fields = {field for group in groups for field in group}
+        return {f: min(group.get(f, 0) for group in groups) for f in fields}
 
     async def schedule_cooling(self, due: Mapping[str, float | None]) -> None:
         """Record when each hot lead will cool (None: not hot, drop it from the schedule)."""

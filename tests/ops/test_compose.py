@@ -136,3 +136,24 @@ def test_the_sink_service_is_supervised_like_its_systemd_unit() -> None:
     scrape = yaml.safe_load((ROOT / "ops" / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in scrape["scrape_configs"]}
     assert jobs["leadscore-sink"]["static_configs"][0]["targets"] == ["sink:6067"]
+
+def test_the_cluster_profile_is_a_cluster_the_worker_can_use() -> None:
+    services = _compose()["services"]
+    nodes = [services[f"redis-node-{n}"] for n in (1, 2, 3)]
+    for n, node in enumerate(nodes, 1):
+        assert node["profiles"] == ["cluster"]
+        command = node["command"]
+        assert command[command.index("--cluster-enabled") + 1] == "yes"
+        assert command[command.index("--appendonly") + 1] == "yes"  # as ops/stack's nodes
+        assert command[command.index("--cluster-announce-hostname") + 1] == f"redis-node-{n}"
+    create = services["redis-cluster-create"]["command"][0]
+    assert all(f"getent hosts redis-node-{n}" in create for n in (1, 2, 3))
+    worker = services["worker-cluster"]
+    settings = Settings(
+        **{k.removeprefix("LEADSCORE_").lower(): v for k, v in worker["environment"].items()}
+    )
+    assert settings.redis_cluster and settings.redis_url.startswith("redis://redis-node-1:")
+    assert settings.app_id != "leadscore"  # its own consumer group, beside the single-Redis one
+    assert worker["depends_on"]["redis-cluster-create"] == {
+        "condition": "service_completed_successfully"
+    }

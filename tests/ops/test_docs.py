@@ -13,7 +13,7 @@ from tests.support.paths import ROOT
 
 DOCS = ROOT / "docs"
 CONFIGURATION = (DOCS / "configuration.md").read_text()
-OPS_SCRIPTS = ("stack", "bootstrap", "test", "run")
+OPS_SCRIPTS = ("stack", "stack-cluster.sh", "bootstrap", "test", "run")
 
 
 def _documented(section: str | None = None) -> set[str]:

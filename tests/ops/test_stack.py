@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from streams.bench.proc import free_port
+from tests.support.cluster import cluster_port_block
 from tests.support.paths import STACK
 
 pytestmark = pytest.mark.integration
@@ -78,3 +80,44 @@ def test_failure_names_the_busy_port(tmp_path: Path, redis_url: str) -> None:
     result = subprocess.run([str(STACK), "up"], env=env, capture_output=True, text=True)
     assert result.returncode == 1
     assert f"port {busy_port} is taken" in result.stderr
+
+
+def test_up_runs_a_cluster_with_replicas(tmp_path: Path) -> None:
+    first = cluster_port_block(6)
+    env = {
+        **os.environ,
+        "LEADSCORE_STACK_DIR": str(tmp_path / "stack"),
+        "LEADSCORE_KAFKA_PORT": str(free_port()),
+        "LEADSCORE_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "LEADSCORE_REDIS_PORT": str(free_port()),
+        "LEADSCORE_KAFKA_HEAP": "128m",
+        "LEADSCORE_REDIS_CLUSTER_NODES": "3",
+        "LEADSCORE_REDIS_CLUSTER_REPLICAS": "1",
+        "LEADSCORE_REDIS_CLUSTER_PORT": str(first),
+    }
+
+    def stack(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(STACK), *args], env=env, capture_output=True, text=True)
+
+    try:
+        up = stack("up")
+        assert up.returncode == 0, up.stderr
+        nodes = subprocess.run(
+            ["redis-cli", "-p", str(first), "cluster", "nodes"], capture_output=True, text=True
+        ).stdout.splitlines()
+        roles = sorted(line.split()[2].replace("myself,", "") for line in nodes)
+        assert roles == ["master"] * 3 + ["slave"] * 3
+        assert f"export LEADSCORE_REDIS_URL=redis://127.0.0.1:{first}/0" in stack("env").stdout
+        assert "export LEADSCORE_REDIS_CLUSTER=true" in stack("env").stdout
+        assert stack("status").returncode == 0
+        # a node killed comes back on its data and rejoins: how the fault tests restart one
+        pidfile = tmp_path / "stack" / "redis-cluster" / str(first + 1) / "redis.pid"
+        os.kill(_pid(pidfile), 9)
+        again = stack("up")
+        assert again.returncode == 0, again.stderr
+        assert "joining" not in again.stderr
+        assert stack("status").returncode == 0
+    finally:
+        down = stack("down")
+    assert down.returncode == 0, down.stderr
+    assert not list((tmp_path / "stack" / "redis-cluster").glob("*/redis.pid"))

@@ -74,6 +74,7 @@ def test_small_bench_reports_every_figure_and_cleans_up(
         assert key in result, key
     assert result["events"] == 2000
     assert result["e2e_handled"] == 2000  # the worker took in every record of the backlog
+    assert result["workers"] == 1 and [w["handled"] for w in result["per_worker"]] == [2000]
     for key in ("raw_consume_eps", "faust_bare_eps", "e2e_eps", "offline_eps"):
         assert result[key] > 0, key
     for key in ("e2e_ratio", "e2e_vs_faust_bare", "redis_bytes_per_lead"):
@@ -93,3 +94,22 @@ def test_small_bench_reports_every_figure_and_cleans_up(
         assert time.monotonic() < deadline, "the benchmark left topics behind"
         time.sleep(0.3)
     assert _bench_keys(redis_url) <= keys_before
+
+
+def test_bench_with_two_workers_reports_each_beside_the_total(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADSCORE_")}
+    env.update(LEADSCORE_KAFKA_BOOTSTRAP=kafka_bootstrap, LEADSCORE_REDIS_URL=redis_url)
+    done = subprocess.run(
+        [*LEADSCORE, "bench", *SMALL, "--workers", "2"], env=env, capture_output=True, timeout=280
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-4000:]
+    result: dict[str, Any] = orjson.loads(done.stdout)
+    for key in KEYS:
+        assert key in result, key
+    assert result["workers"] == 2 and result["e2e_handled"] == 2000
+    each = result["per_worker"]
+    assert len(each) == 2
+    assert sum(w["handled"] for w in each) >= 2000  # a record may be read twice in a rebalance
+    assert sum(w["eps"] for w in each) == pytest.approx(result["e2e_eps"], rel=0.01)

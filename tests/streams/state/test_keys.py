@@ -17,7 +17,7 @@ from redis.crc import key_slot
 
 from scoring.events import MAX_ID_LENGTH
 from streams.observability.metrics import Metrics
-from streams.state.keys import Keys
+from streams.state.keys import CHECKPOINT_GROUPS, Keys, checkpoint_slots, checkpoint_tags
 from streams.state.redis_store import RedisLeadStore, connect
 
 KEYS = Keys("ls")
@@ -99,3 +99,12 @@ async def test_every_stored_id_is_found_again_by_scan(client: aioredis.Redis, un
                     assert lead_id_found is not None
                     found.add(lead_id_found)
             assert found == {i for i in ODD if i.startswith(prefix)}, prefix
+
+
+def test_each_checkpoint_group_lives_in_its_own_range_of_slots() -> None:
+    width = 16384 // CHECKPOINT_GROUPS
+    slots = [key_slot(KEYS.group_offsets(g).encode()) for g in range(CHECKPOINT_GROUPS)]
+    assert [slot // width for slot in slots] == list(range(CHECKPOINT_GROUPS))
+    assert list(checkpoint_slots()) == slots
+    assert len(set(checkpoint_tags())) == CHECKPOINT_GROUPS
+    assert all(KEYS.lead_id_of(KEYS.group_offsets(g)) is None for g in range(CHECKPOINT_GROUPS))

@@ -1,17 +1,13 @@
 """leadscore on Redis Cluster: a real three-node cluster, started by the test from Debian's Redis.
 
-A batch touches leads in many hash slots; on a cluster the store sends one command per slot, so
-every guarantee the single-Redis tests check must hold here too.
+A batch touches leads in many hash slots; on a cluster the store sends one script call per node
+(per slot when its slot map is out of date), so every guarantee the single-Redis tests check must
+hold here too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
-import shutil
-import subprocess
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,12 +17,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from scoring.model import default_model
-from streams.bench.proc import bindable
 from streams.observability.metrics import Metrics
 from streams.state.keys import Keys
 from streams.state.redis_store import RedisLeadStore, connect
 from streams.worker.cache import LeadCache
 from streams.worker.processor import Processor
+from tests.support.cluster import running_cluster
 from tests.support.http import wait_for_lead
 from tests.support.processing import alerts, make_processor, records
 from tests.support.seeds import seed_hot_lead
@@ -37,73 +33,10 @@ pytestmark = pytest.mark.integration
 NODES = 3
 
 
-def _cluster_ports(count: int) -> list[int]:
-    """Node ports whose cluster-bus ports (port + 10000) are free and below the ephemeral range."""
-    rng = random.SystemRandom()
-    ports: list[int] = []
-    while len(ports) < count:
-        port = rng.randrange(20_000, 22_700)
-        if port not in ports and bindable(port) and bindable(port + 10_000):
-            ports.append(port)
-    return ports
-
-
-@contextlib.contextmanager
-def running_cluster(root: Path, count: int) -> Iterator[str]:
-    """A real cluster of ``count`` primaries (one is allowed: it holds every slot); its URL."""
-    if not (shutil.which("redis-server") and shutil.which("redis-cli")):
-        pytest.fail("redis-server and redis-cli are needed (ops/stack installs them)")
-    ports = _cluster_ports(count)
-    nodes: list[subprocess.Popen[bytes]] = []
-    try:
-        for port in ports:
-            data = root / str(port)
-            data.mkdir()
-            argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data)]
-            argv += ["--cluster-enabled", "yes", "--cluster-config-file", str(data / "nodes.conf")]
-            argv += ["--save", "", "--appendonly", "no", "--logfile", str(data / "redis.log")]
-            nodes.append(subprocess.Popen(argv))
-        deadline = time.monotonic() + 30
-        while not all(_answers(port) for port in ports):
-            assert time.monotonic() < deadline, "cluster nodes did not start"
-            time.sleep(0.1)
-        if count == 1:  # redis-cli --cluster create wants three; one node takes every slot itself
-            create = ["redis-cli", "-p", str(ports[0]), "cluster", "addslotsrange", "0", "16383"]
-        else:
-            create = ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports)]
-            create += ["--cluster-replicas", "0", "--cluster-yes"]
-        created = subprocess.run(create, capture_output=True, text=True, timeout=60)
-        assert created.returncode == 0, created.stdout + created.stderr
-        while not _cluster_ok(ports):
-            assert time.monotonic() < deadline, "cluster did not reach state ok"
-            time.sleep(0.2)
-        yield f"redis://127.0.0.1:{ports[0]}/0"
-    finally:
-        for node in nodes:
-            node.terminate()
-        for node in nodes:
-            node.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_cluster(tmp_path_factory.mktemp("cluster"), NODES) as url:
-        yield url
-
-
-def _answers(port: int) -> bool:
-    ping = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True)
-    return ping.stdout.strip() == "PONG"
-
-
-def _cluster_ok(ports: list[int]) -> bool:
-    for port in ports:
-        info = subprocess.run(
-            ["redis-cli", "-p", str(port), "cluster", "info"], capture_output=True, text=True
-        )
-        if "cluster_state:ok" not in info.stdout:
-            return False
-    return True
+    with running_cluster(tmp_path_factory.mktemp("cluster"), NODES) as running:
+        yield running.url
 
 
 @pytest.fixture
@@ -194,8 +127,8 @@ async def test_leads_whose_ids_hold_braces_land_whole(cluster: aioredis.Redis, u
 
 
 async def test_a_cluster_of_one_primary_starts(tmp_path: Path, unique: str) -> None:
-    with running_cluster(tmp_path, 1) as url:
-        client = connect(url, cluster=True)
+    with running_cluster(tmp_path, 1) as running:
+        client = connect(running.url, cluster=True)
         try:
             store = RedisLeadStore(client, Keys(f"c-{unique}"), 10, Metrics())
             assert not await store.restarted()
