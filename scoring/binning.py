@@ -228,8 +228,8 @@ def _rule_of(v: Variable, low: float, high: float, integers: bool) -> dict[str, 
     return {"attribute": v.attribute, "range": span} if span else None
 
 
-def _bands(v: Variable, optb: Any, integers: bool) -> tuple[TraitBand, ...]:
-    table = optb.binning_table.build()
+def _bands(v: Variable, optb: Any, table: Any, integers: bool) -> tuple[TraitBand, ...]:
+    """The bands of one binned variable, from its splits and its binning ``table``."""
     woe = [float(w) for w in table["WoE"].to_numpy()[:-1]]  # the bins, Special, Missing
     splits = optb.splits
     bins = len(splits) + 1 if v.kind != "category" else len(splits)
@@ -301,10 +301,10 @@ def bin_variables(
             if len(optb.splits) == 0:
                 continue
             integers = v.kind != "number" or _integers(frame[v.name].dropna().tolist())
-            bands = _bands(v, optb, integers)
+            table = optb.binning_table.build()
+            bands = _bands(v, optb, table, integers)
             if bands:
-                iv = float(optb.binning_table.build()["IV"].to_numpy()[-1])
-                out.append(Binned(v, bands, iv))
+                out.append(Binned(v, bands, float(table["IV"].to_numpy()[-1])))
     return out
 
 

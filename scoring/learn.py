@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 import random
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -43,7 +42,7 @@ from scoring.binning import (
     variables,
     woe_columns,
 )
-from scoring.compiled import OWN_SIGNAL_PREFIX, PAGE_VIEW, compiled
+from scoring.compiled import PAGE_VIEW, compiled
 from scoring.engagement import engagement_parts
 from scoring.fit import fit_parts, profile_view
 from scoring.model import ANY_EVENT, Model
@@ -52,7 +51,6 @@ from scoring.state import LeadState
 Section = Literal["fit", "engagement"]
 SCORE_LOW, SCORE_HIGH = 5.0, 95.0  # where the 1st and the 99th percentile lead land
 SECTION_LIMIT = 100.0  # a fitted model's fit and engagement clamps: wide enough never to bind
-SIGNAL_COUNT_CAP = 3.0  # a proposed per-event rule counts at most three (decayed) events
 MIN_PROPOSED_POINTS = 3  # a proposed rule worth less is more likely noise than signal
 _SLUG = re.compile(r"[^a-z0-9_.-]+")
 
@@ -110,29 +108,6 @@ def _existing(model: Model) -> list[Feature]:
         body = {k: v for k, v in raw.items() if k not in {"points", "cap", "group"}}
         cap = erule.cap / abs(erule.points) if erule.cap is not None and erule.points else None
         out.append(Feature(erule.id, "engagement", True, body, cap, old_points=erule.points))
-    return out
-
-
-def _signal_features(
-    samples: Sequence[Sample], model: Model, min_support: int, taken: set[str]
-) -> list[Feature]:
-    """Per-event rules for the signals (event types, page categories) no engagement rule reads:
-    decayed counts say how recent and how much at once, which the bands of window counts
-    only approximate."""
-    cm = compiled(model)
-    counts: Counter[str] = Counter()
-    for state, _ in samples:
-        counts.update(k for k in state.signals if not k.startswith(OWN_SIGNAL_PREFIX))
-    out = []
-    for key in sorted(counts):
-        if counts[key] < min_support or cm.rules_for_signal(key):
-            continue
-        event, _, category = key.partition(":")
-        body: dict[str, Any] = {"event": event}
-        if event == PAGE_VIEW:
-            body["page_category"] = category
-        rid = _unique(_slug(key.replace(f"{PAGE_VIEW}:", "page_")), taken)
-        out.append(Feature(rid, "engagement", False, {"id": rid, **body}, SIGNAL_COUNT_CAP))
     return out
 
 
