@@ -14,23 +14,10 @@ import pytest
 
 from scoring.events import EventType
 from streams.kafka.topics import TopicNames, topic_for
+from tests.support.rollout import rollout_model
 from tests.support.worker import WorkerProcess, publish_raw, read_topic, run_cli
 
 pytestmark = pytest.mark.integration
-
-MODEL = """
-name: rollout
-version: {version}
-decay: {{rate: 0.0, period_days: 30}}
-thresholds: {{hot: {hot}, rearm: {rearm}}}
-engagement:
-  max: 100
-  rules:
-    - {{id: pricing, event: page_view, page_category: pricing, points: 10}}
-page_categories:
-  - {{category: pricing, patterns: ['^/pricing']}}
-"""
-
 
 def _hot(bootstrap: str, prefix: str) -> Counter[tuple[str, str, int]]:
     """Every alert on the routing topic, as (lead, kind, crossing), counted."""
@@ -45,8 +32,8 @@ def _scored_under_80(
     """Five leads scored by a worker under a hot threshold of 80, which then stopped; the
     threshold-70 model file; and the alerts so far."""
     at80, at70 = tmp_path / "80.yaml", tmp_path / "70.yaml"
-    at80.write_text(MODEL.format(version=1, hot=80, rearm=70))
-    at70.write_text(MODEL.format(version=2, hot=70, rearm=60))
+    at80.write_text(rollout_model(1, 80, 70))
+    at70.write_text(rollout_model(2, 70, 60))
     worker = start_worker(LEADSCORE_MODEL=str(at80))
     prefix = worker.env["LEADSCORE_TOPIC_PREFIX"]
     start = datetime.now(UTC) - timedelta(hours=1)

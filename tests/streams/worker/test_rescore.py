@@ -20,26 +20,13 @@ from streams.worker.processor import Processor
 from streams.worker.rescore import rescore
 from tests.support.events import T0, event
 from tests.support.processing import records
+from tests.support.rollout import rollout_model
 
 NOW = (T0 + timedelta(hours=1)).timestamp()
 
 
 def _model(hot: int, rearm: int) -> Model:
-    """Ten points per pricing view, no decay: a lead with n views scores 10 n."""
-    return parse_model(
-        f"""
-name: rollout
-version: 1
-decay: {{rate: 0.0, period_days: 30}}
-thresholds: {{hot: {hot}, rearm: {rearm}}}
-engagement:
-  max: 100
-  rules:
-    - {{id: pricing, event: page_view, page_category: pricing, points: 10}}
-page_categories:
-  - {{category: pricing, patterns: ['^/pricing']}}
-"""
-    )
+    return parse_model(rollout_model(1, hot, rearm))
 
 
 def _processor(server: MemoryServer, model: Model) -> Processor:
