@@ -34,46 +34,71 @@ from scoring.thresholds import Transition
 DAY = 86400.0
 
 
+# When a lead joined its account: the (time, tie) of the event that named the account, as
+# :func:`latest_account` orders them. A lead that leaves names the (time, tie) that moved it.
+Since = tuple[float, int]
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     """One lead as its account sees it: the lead's score and engagement at its latest event
-    (``t``), and its firmographic attributes with the time each was set."""
+    (``t``), and its firmographic attributes with the time each was set.
+
+    ``since`` says which of the lead's memberships the summary belongs to (a lead may leave an
+    account and come back); offline, where only the final account counts, it stays at zero.
+    """
 
     lead_id: str
     score: int
     engagement: float
     t: float
     profile: Mapping[str, tuple[Any, float]] = field(default_factory=dict)
+    since: Since = (0.0, 0)
 
 
-def _rank(member: Member) -> tuple[float, int, float]:
-    """Which of two summaries of a lead is newer: by time, then a total order on the rest."""
-    return member.t, member.score, member.engagement
+def _rank(member: Member) -> tuple[Since, float, int, float]:
+    """Which of two summaries of a lead is newer: by membership, then time, then a total order
+    on the rest."""
+    return member.since, member.t, member.score, member.engagement
 
 
 @dataclass(slots=True)
 class AccountState:
-    """What the account side remembers: the latest summary of each lead, and hysteresis."""
+    """What the account side remembers: the latest summary of each lead, when each lead that
+    left did so (so that older news arriving late cannot bring it back), and hysteresis.
+
+    Every change keeps a maximum (a summary by :func:`_rank`, a departure by its ``since``), so
+    any arrival order of the same summaries and departures, repeats included, ends the same.
+    """
 
     account_id: str
     members: dict[str, Member] = field(default_factory=dict)
     hot: bool = False
     crossings: int = 0
+    left: dict[str, Since] = field(default_factory=dict)
 
     def update(self, member: Member) -> bool:
-        """Keep ``member`` unless a summary at least as recent is held; False when stale."""
+        """Keep ``member`` unless a summary at least as recent, or a later departure, is held;
+        False when stale."""
+        gone = self.left.get(member.lead_id)
+        if gone is not None and gone >= member.since:
+            return False
         held = self.members.get(member.lead_id)
         if held is not None and _rank(held) >= _rank(member):
             return False
         self.members[member.lead_id] = member
         return True
 
-    def leave(self, lead_id: str, t: float) -> bool:
-        """The lead moved to another account at ``t``: drop it unless newer news is held."""
-        held = self.members.get(lead_id)
-        if held is None or held.t > t:
+    def leave(self, lead_id: str, since: Since) -> bool:
+        """The lead moved to another account by the event ``since`` names: drop it unless it
+        joined again later; False when that changes nothing."""
+        gone = self.left.get(lead_id)
+        if gone is not None and gone >= since:
             return False
-        del self.members[lead_id]
+        self.left[lead_id] = since
+        held = self.members.get(lead_id)
+        if held is not None and held.since < since:
+            del self.members[lead_id]
         return True
 
 
@@ -135,17 +160,20 @@ def _firmographics(members: Iterable[Member]) -> dict[str, Any]:
     return {name: value for name, (value, _) in latest.items()}
 
 
-_MATCHERS: dict[int, list[Matcher]] = {}
+# Compiled once per section. The entry holds the section itself: keyed by id() alone, a section
+# freed and another made at the same address would be scored with the first one's rules.
+_MATCHERS: dict[int, tuple[AccountsSection, list[Matcher]]] = {}
 
 
 def _matchers(section: AccountsSection) -> tuple[list[Matcher], list[Matcher]]:
     key = id(section)
-    found = _MATCHERS.get(key)
-    if found is None:
+    entry = _MATCHERS.get(key)
+    if entry is None or entry[0] is not section:
         found = [r.compile() for r in section.fit.rules] + [
             r.compile() for r in section.routing.rules
         ]
-        _MATCHERS[key] = found
+        entry = _MATCHERS[key] = (section, found)
+    found = entry[1]
     cut = len(section.fit.rules)
     return found[:cut], found[cut:]
 
@@ -245,3 +273,43 @@ def step_account(state: AccountState, result: AccountScore) -> Transition | None
         state.crossings += 1
         return Transition("hot", state.crossings)
     return Transition("cooled", state.crossings)
+
+
+def account_attributes(section: AccountsSection) -> frozenset[str]:
+    """The firmographic attributes the account fit and routing rules read: what a lead's summary
+    carries to its account."""
+    rules = [*section.fit.rules, *section.routing.rules]
+    return frozenset(c.attribute for rule in rules for c in (*rule.all_, *rule.any_))
+
+
+COOLING_HORIZON = 3650 * DAY
+
+
+def account_cools_at(state: AccountState, model: Model, now: datetime) -> datetime | None:
+    """For a hot account, the earliest time >= ``now`` it would cool if no lead changed.
+
+    Both ways of staying hot only wane with time (engagement decays, engaged contacts age out of
+    their window), so the first moment it is no longer hot is found by bisection to the second;
+    None when it is not hot or would still be hot after ten years.
+    """
+    section = model.accounts
+    if section is None or not state.hot:
+        return None
+
+    def hot_at(t: float) -> bool:
+        result = evaluate_account(state, model, datetime.fromtimestamp(t, UTC))
+        return result.hot
+
+    low = now.timestamp()
+    if not hot_at(low):
+        return now
+    high = low + COOLING_HORIZON
+    if hot_at(high):
+        return None
+    while high - low > 1.0:
+        mid = (low + high) / 2
+        if hot_at(mid):
+            low = mid
+        else:
+            high = mid
+    return datetime.fromtimestamp(math.ceil(high), tz=UTC)

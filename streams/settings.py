@@ -17,6 +17,8 @@ class TopicNames:
     """The Kafka topics, prefixed; a value object so code never spells a topic name twice."""
 
     __slots__ = (
+        "accounts",
+        "accounts_hot",
         "activity",
         "dlq",
         "emails",
@@ -40,6 +42,10 @@ class TopicNames:
         # Internal, keyed by anonymous id or by lead: identity links and touches between the
         # worker's two sides (streams.worker.identity). Read by the worker like an input.
         self.identity = f"{prefix}leadscore.identity"
+        # Internal, keyed by account id: each lead's summary as its account sees it, and its
+        # departures (streams.worker.accounts). Read by the worker like an input.
+        self.accounts = f"{prefix}leadscore.accounts"
+        self.accounts_hot = f"{prefix}accounts.hot"
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -48,15 +54,22 @@ class TopicNames:
 
     @property
     def consumed(self) -> tuple[str, ...]:
-        """Every topic the worker reads: the event topics, then the internal identity topic.
+        """Every topic the worker reads: the event topics, then the internal identity and
+        account topics.
 
-        Kept forever like the inputs: ``leadscore rebuild`` replays the links and touches too.
+        Kept forever like the inputs: ``leadscore rebuild`` replays the links, touches and
+        member summaries too.
         """
-        return (*self.inputs, self.identity)
+        return (*self.inputs, self.identity, self.accounts)
+
+    @property
+    def internal(self) -> tuple[str, ...]:
+        """The consumed topics the worker itself writes to."""
+        return (self.identity, self.accounts)
 
     @property
     def outputs(self) -> tuple[str, ...]:
-        return (self.hot, self.scores, self.dlq)
+        return (self.hot, self.scores, self.dlq, self.accounts_hot)
 
 
 class Settings(BaseSettings):

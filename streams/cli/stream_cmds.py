@@ -1,4 +1,5 @@
-"""Commands that talk to Kafka and Redis: ``worker``, ``produce``, ``alerts``, ``lead``."""
+"""Commands that talk to Kafka and Redis: ``worker``, ``produce``, ``alerts``, ``lead``,
+``account``."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from streams.state.keys import Keys
 from streams.state.redis_store import RedisLeadStore, connect
 from streams.state.store import models_label
 from streams.worker import identity
+from streams.worker.accounts import account_view
 from streams.worker.processor import Processor, score_now
 from streams.worker.rescore import RescoreReport
 from streams.worker.rescore import rescore as run_rescore
@@ -226,6 +228,39 @@ def lead(
 
 
 @app.command()
+def account(
+    account_id: str = typer.Argument(..., help="The account to show."),
+    at: str | None = typer.Option(
+        None, "--at", help="Score as of this RFC 3339 time (default now)."
+    ),
+) -> None:
+    """Show an account's state from Redis: score, engaged contacts, members and explanation per
+    model with an accounts section, and its recent history."""
+    settings = settings_or_exit()
+    models = models_or_exit(settings)
+    when = datetime.fromisoformat(at).astimezone(UTC) if at else datetime.now(UTC)
+
+    async def show() -> bytes | None:
+        client = connect(settings.redis_url, settings.redis_cluster)
+        try:
+            keys = Keys(settings.redis_prefix).accounts
+            store = RedisLeadStore(client, keys, settings.history_length, Metrics())
+            stored = (await store.load([account_id]))[account_id]
+            if not stored.version:
+                return None
+            return orjson.dumps(account_view(stored, models, when))
+        finally:
+            await client.aclose()
+
+    with services(settings, "account", redis=True):
+        found = asyncio.run(show())
+    if found is None:
+        typer.echo(f"account {account_id!r} is not in Redis", err=True)
+        raise typer.Exit(1)
+    typer.echo(found.decode())
+
+
+@app.command()
 def rebuild() -> None:
     """Rebuild every lead's state in Redis by replaying the retained input topics.
 
@@ -273,6 +308,9 @@ def rescore() -> None:
             # a lead scores with the anonymous visitors identified as it, as in the worker
             visitors=RedisLeadStore(client, keys.visitors, 0, metrics),
             identity_topic=settings.topics.identity,
+            # and tells its account what changed, as in the worker
+            accounts=RedisLeadStore(client, keys.accounts, settings.history_length, metrics),
+            accounts_topic=settings.topics.accounts,
         )
         try:
             async with Publisher(settings) as publisher:

@@ -95,6 +95,9 @@ async def rebuild(
         # the identity topic is replayed too: visitors' records and links come back with it
         visitors=RedisLeadStore(client, store.keys.visitors, 0, metrics),
         identity_topic=settings.topics.identity,
+        # and the accounts topic: accounts come back from their leads' summaries
+        accounts=RedisLeadStore(client, store.keys.accounts, settings.history_length, metrics),
+        accounts_topic=settings.topics.accounts,
     )
     consumer = _reader(settings)
     await consumer.start()

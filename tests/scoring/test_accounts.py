@@ -68,9 +68,14 @@ def test_stale_summaries_and_departures_do_not_undo_newer_ones() -> None:
     assert account.update(member("lead-1", 30, days_ago=1))
     assert not account.update(member("lead-1", 5, days_ago=2))  # older news
     assert account.members["lead-1"].engagement == 30
-    assert not account.leave("lead-1", AT.timestamp() - 3 * DAY)  # left before the summary
-    assert account.leave("lead-1", AT.timestamp())
+    joined = Member("lead-1", 60, 30, AT.timestamp(), FIRMO, since=(AT.timestamp() - DAY, 7))
+    assert account.update(joined)  # a later membership outranks the first
+    assert account.leave("lead-1", (AT.timestamp() - 3 * DAY, 1))  # left the first membership
+    assert account.members["lead-1"] == joined
+    assert account.leave("lead-1", (AT.timestamp(), 2))
     assert account.members == {}
+    assert not account.update(joined)  # older news arriving late cannot bring it back
+    assert not account.leave("lead-1", (AT.timestamp(), 2))  # a repeat
 
 
 @settings(max_examples=100, deadline=None)
