@@ -331,3 +331,52 @@ def account_view(stored: StoredLead, models: Sequence[Model], at: datetime) -> d
         "scores": scores,
         "history": [expand_history(e, models) for e in stored.history],
     }
+
+
+def _set_memory(stored: StoredLead, model: str, crossings: int, hot: bool) -> None:
+    doc = stored.group.setdefault(model, {})
+    doc["crossings"], doc["hot"] = crossings, int(hot)
+
+
+def raise_to_announced(
+    stored: StoredLead,
+    announced: Mapping[tuple[str, str], tuple[int, bool]],
+    models: Sequence[Model],
+) -> bool:
+    """After writes Redis lost were replayed: an account that counts fewer crossings than
+    ``accounts.hot`` announced takes the announced ones, so its next alert gets a new id."""
+    behind = False
+    for model in models:
+        if model.accounts is None:
+            continue
+        crossing, hot = announced.get((stored.lead_id, model.name), (0, False))
+        if account_state(stored, model.name).crossings < crossing:
+            _set_memory(stored, model.name, crossing, hot)
+            behind = True
+    return behind
+
+
+def set_announced(
+    stored: StoredLead,
+    announced: Mapping[tuple[str, str], tuple[int, bool]],
+    models: Sequence[Model],
+) -> bool:
+    """For a rebuild: the account's hysteresis memory is what ``accounts.hot`` announced."""
+    for model in models:
+        if model.accounts is not None:
+            crossing, hot = announced.get((stored.lead_id, model.name), (0, False))
+            _set_memory(stored, model.name, crossing, hot)
+    return True
+
+
+def cooling_due(stored: StoredLead, models: Sequence[Model]) -> float | None:
+    """The earliest time any of the account's hot states would cool; None when none is hot."""
+    now = datetime.now(UTC)
+    due: float | None = None
+    for model in models:
+        if model.accounts is None:
+            continue
+        at = account_cools_at(account_state(stored, model.name), model, now)
+        if at is not None:
+            due = at.timestamp() if due is None else min(due, at.timestamp())
+    return due

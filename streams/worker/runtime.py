@@ -195,8 +195,11 @@ class Runtime:
             self.consumer.request_rewind("Redis restarted")
 
     async def catch_up_announced(self) -> None:
-        """After replaying writes Redis lost: no lead may count fewer crossings than announced."""
-        raised = await catch_up_with_announced(self.settings, self.store, self.models)
+        """After replaying writes Redis lost: no lead or account may count fewer crossings than
+        announced."""
+        raised = await catch_up_with_announced(
+            self.settings, self.store, self.models, self.accounts
+        )
         if raised:
             log.warning("%d leads caught up with the alerts already announced for them", raised)
 
