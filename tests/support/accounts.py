@@ -134,3 +134,42 @@ def account_stories(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 def utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
+
+
+def buying_groups_and_visitors(
+    events: list[dict[str, Any]], seed: int, per_account: int = 4, anonymous_share: float = 0.15
+) -> list[dict[str, Any]]:
+    """Simulated traffic made to exercise accounts and identity merges too: the simulator's
+    leads regrouped into accounts of up to ``per_account`` contacts, and a share of the leads
+    browsing anonymously (half their page views under an anonymous id) until an ``identified``
+    event, some time in the middle of their history, joins the two. A few visitors are never
+    identified."""
+    rng = random.Random(seed)
+    by_lead: dict[str, list[dict[str, Any]]] = {}
+    for raw in events:
+        by_lead.setdefault(raw["lead_id"], []).append(dict(raw))
+    out: list[dict[str, Any]] = []
+    for lead, own in by_lead.items():
+        for raw in own:
+            account = raw.get("account_id")
+            if account is not None:
+                raw["account_id"] = f"acct-{int(account.rsplit('-', 1)[1]) // per_account:06d}"
+        if rng.random() < anonymous_share:
+            visitor = f"anon-{lead}"
+            for raw in own:
+                if raw["type"] == "page_view" and rng.random() < 0.5:
+                    del raw["lead_id"]
+                    raw.pop("account_id", None)
+                    raw["anonymous_id"] = visitor
+            middle = sorted(r["occurred_at"] for r in own)[len(own) // 2]
+            link = identified(lead, visitor, datetime.fromisoformat(middle), f"{lead}-identified")
+            own.append(link)
+        elif rng.random() < 0.02:
+            for raw in own:
+                if raw["type"] == "page_view":
+                    del raw["lead_id"]
+                    raw.pop("account_id", None)
+                    raw["anonymous_id"] = f"stray-{lead}"
+        out += own
+    out.sort(key=lambda e: (e["occurred_at"], e["event_id"]))
+    return out

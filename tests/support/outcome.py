@@ -13,10 +13,11 @@ from typing import Any
 
 from scoring.engine import evaluate
 from scoring.events import parse_event
-from scoring.offline import score_events
-from streams.kafka.messages import transition_id
+from scoring.offline import Batch, score_events
+from streams.kafka.messages import account_transition_id, transition_id
 from streams.modelfile import load_models
 from streams.state.record import StoredLead
+from streams.worker.accounts import account_scores, account_state
 
 
 def check_outcome(
@@ -63,4 +64,55 @@ def check_outcome(
         "repeated_with_same_id": len(alerts) - len({a["alert_id"] for a in alerts}),
         "lost": 0,
         "doubled": 0,
+    }
+
+
+def check_visitors_and_accounts(
+    events: Sequence[dict[str, Any]],
+    visitors: Mapping[str, StoredLead],
+    accounts: Mapping[str, StoredLead],
+    account_alerts: Sequence[dict[str, Any]],
+    at: datetime,
+) -> dict[str, Any]:
+    """Assert every anonymous event is in its visitor's record exactly once, every account
+    scores what offline ``score --accounts`` gives, and every crossing an account made has its
+    alert on ``accounts.hot`` (and no other alert is there)."""
+    models = load_models(None)
+    model = models[0]
+    unique = {e["event_id"]: e for e in events}.values()
+    anonymous = Counter(e["anonymous_id"] for e in unique if e.get("anonymous_id"))
+    seen = {k: len(visitors[k].state(model.name).seen) for k in anonymous}
+    lost = {k: (seen[k], n) for k, n in anonymous.items() if seen[k] < n}
+    doubled = {k: (seen[k], n) for k, n in anonymous.items() if seen[k] > n}
+    assert not lost, f"anonymous events lost: {list(lost.items())[:5]}"
+    assert not doubled, f"anonymous events doubled: {list(doubled.items())[:5]}"
+    assert not [k for k in anonymous if visitors[k].outbox], "unsent visitor outboxes remain"
+
+    batch = Batch(at)
+    for raw in events:
+        batch.add(parse_event(raw))
+    expected = {s.account_id: s.to_dict() for s in batch.score_accounts(models)}
+    stored = {
+        k: account_scores(accounts[k], models, at)[0].to_dict()
+        for k in expected
+        if accounts[k].version
+    }
+    wrong = {k: (stored.get(k), v) for k, v in expected.items() if stored.get(k) != v}
+    assert not wrong, f"{len(wrong)} accounts differ from offline: {list(wrong.items())[:2]}"
+    assert not [k for k in expected if accounts[k].outbox], "unsent account outboxes remain"
+
+    announced = {
+        account_transition_id(k, model.name, "hot", n)
+        for k in expected
+        for n in range(1, account_state(accounts[k], model.name).crossings + 1)
+    }
+    sent = {a["alert_id"] for a in account_alerts if a["kind"] == "hot"}
+    assert announced <= sent, f"{len(announced - sent)} account alerts never reached accounts.hot"
+    assert sent <= announced, f"{len(sent - announced)} account alerts for crossings not made"
+    return {
+        "visitors": len(anonymous),
+        "anonymous_events": sum(anonymous.values()),
+        "accounts": len(expected),
+        "hot_accounts_expected": len(announced),
+        "messages_on_accounts_hot": len(account_alerts),
     }

@@ -6,6 +6,11 @@ every lead's score in Redis equals the offline score, every event is in the stat
 outbox is left unsent, every crossing a lead made has its alert on `leads.hot`, and an alert sent
 more than once always carries the same id.
 
+The traffic has accounts of several contacts and visitors browsing anonymously before they are
+identified (tests/support/accounts.py), so the same holds for the internal identity and account
+topics: every anonymous event is in its visitor's record once, every account scores what
+`leadscore score --accounts` gives, and every crossing an account made is on `accounts.hot`.
+
 The tests run on a private stack (own Kafka, own Redis, own ports and data) so that killing and
 restarting services disturbs nothing else. Figures of each run are written to
 `test-artifacts/faults.jsonl` for the record.
@@ -29,13 +34,19 @@ from typing import Any
 import orjson
 import pytest
 import redis as redis_sync
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from scoring.engine import evaluate
 from scoring.events import parse_event
 from scoring.offline import score_events
 from scoring.simulate import simulate
 from streams.kafka.messages import transition_id
 from streams.modelfile import load_models
+from streams.settings import TopicNames
+from streams.state.keys import Keys
+from streams.worker import identity
+from streams.worker.processor import score_now
+from tests.support.accounts import buying_groups_and_visitors
+from tests.support.outcome import check_visitors_and_accounts
 from tests.support.paths import ROOT, STACK
 from tests.support.worker import (
     WorkerProcess,
@@ -129,16 +140,52 @@ class Run:
         result = run_cli("produce", str(path), env=self.env)
         assert result.returncode == 0, result.stderr
 
-    def applied(self) -> int:
-        """Records whose effects are checkpointed in Redis (offsets start at 0 on fresh topics)."""
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames(self.env["LEADSCORE_TOPIC_PREFIX"])
+
+    def checkpoints(self) -> dict[str, int]:
+        """``topic:partition`` -> next offset, as checkpointed in Redis."""
         client = redis_sync.Redis.from_url(self.stack.redis_url)
         try:
             offsets = client.hgetall(f"{self.env['LEADSCORE_REDIS_PREFIX']}:offsets")
         except redis_sync.ConnectionError:
-            return 0
+            return {}
         finally:
             client.close()
-        return sum(int(v) for v in offsets.values())
+        return {k.decode(): int(v) for k, v in offsets.items()}
+
+    def applied(self) -> int:
+        """Input records whose effects are checkpointed in Redis (offsets start at 0 on fresh
+        topics); the internal topics' messages are not counted."""
+        inputs = self.topics.inputs
+        return sum(n for key, n in self.checkpoints().items() if key.rsplit(":", 1)[0] in inputs)
+
+    def wait_settled(self, timeout: float = 240) -> None:
+        """Wait until the internal topics are checkpointed to their ends, twice in a row: the
+        messages the last events caused (touches, summaries) have been applied too."""
+
+        async def ends() -> dict[str, int]:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.stack.kafka_bootstrap)
+            await consumer.start()
+            try:
+                parts = [
+                    TopicPartition(t, p)
+                    for t in self.topics.internal
+                    for p in consumer.partitions_for_topic(t) or ()
+                ]
+                found = await consumer.end_offsets(parts) if parts else {}
+            finally:
+                await consumer.stop()
+            return {f"{tp.topic}:{tp.partition}": n for tp, n in found.items() if n}
+
+        deadline = time.monotonic() + timeout
+        calm = 0
+        while calm < 2:
+            wanted, held = asyncio.run(ends()), self.checkpoints()
+            calm = calm + 1 if all(held.get(k, 0) >= n for k, n in wanted.items()) else 0
+            assert time.monotonic() < deadline, f"internal topics not applied: {wanted} {held}"
+            time.sleep(1)
 
     def wait_applied(self, count: int, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout
@@ -164,6 +211,7 @@ def run(stack: PrivateStack, unique: str, tmp_path: Path) -> Iterator[Callable[.
     def make(leads: int = 2000, seed: int = 23, **settings: str) -> Run:
         world = simulate(leads, 30, seed, end=datetime.now(UTC) - timedelta(minutes=1))
         assert len(world.events) >= 20_000 or leads < 2000
+        events = buying_groups_and_visitors(world.events, seed)
         env = worker_env(
             stack.kafka_bootstrap,
             stack.redis_url,
@@ -171,7 +219,7 @@ def run(stack: PrivateStack, unique: str, tmp_path: Path) -> Iterator[Callable[.
             LEADSCORE_BATCH_SIZE="200",
             **settings,
         )
-        scenario = Run(stack, env, world.events, tmp_path, [])
+        scenario = Run(stack, env, events, tmp_path, [])
         made.append(scenario)
         return scenario
 
@@ -182,17 +230,27 @@ def run(stack: PrivateStack, unique: str, tmp_path: Path) -> Iterator[Callable[.
 
 def verify(scenario: Run, name: str, **facts: Any) -> dict[str, Any]:
     """The checks every fault test ends with; returns the figures for the record."""
+    scenario.wait_settled()
     at = datetime.now(UTC)
     models = load_models(None)
     model = models[0]
     events = scenario.events
     expected = {s.lead_id: s for s in score_events((parse_event(e) for e in events), models, at)}
     unique_events: Counter[str] = Counter(
-        e["lead_id"] for e in {e["event_id"]: e for e in events}.values()
+        e["lead_id"] for e in {e["event_id"]: e for e in events}.values() if e.get("lead_id")
     )
 
-    stored = load_leads(scenario.stack.redis_url, scenario.env["LEADSCORE_REDIS_PREFIX"], expected)
-    scores = {k: evaluate(v.state(model.name), model, at).score for k, v in stored.items()}
+    url, prefix = scenario.stack.redis_url, scenario.env["LEADSCORE_REDIS_PREFIX"]
+    stored = load_leads(url, prefix, expected)
+    anonymous_ids = {e["anonymous_id"] for e in events if e.get("anonymous_id")}
+    visitors = load_leads(url, Keys(prefix).visitors.prefix, anonymous_ids)
+    accounts = load_leads(
+        url, Keys(prefix).accounts.prefix, {e["account_id"] for e in events if e.get("account_id")}
+    )
+    scores = {
+        k: score_now(v, models, at, {a: visitors[a] for a in identity.members(v)})[0].score
+        for k, v in stored.items()
+    }
     wrong = {k: (scores[k], s.score) for k, s in expected.items() if scores[k] != s.score}
     assert not wrong, (
         f"{len(wrong)} leads differ from the offline result, e.g. {list(wrong.items())[:5]}"
@@ -224,6 +282,13 @@ def verify(scenario: Run, name: str, **facts: Any) -> dict[str, Any]:
     sent = {a["alert_id"] for a in alerts if a["kind"] == "hot"}
     assert expected_alerts <= sent, f"{len(expected_alerts - sent)} alerts never reached leads.hot"
     repeats = len(alerts) - len({a["alert_id"] for a in alerts})
+    account_alerts = [
+        orjson.loads(r.value)
+        for r in asyncio.run(
+            read_topic(scenario.stack.kafka_bootstrap, scenario.topics.accounts_hot)
+        )
+    ]
+    merged = check_visitors_and_accounts(events, visitors, accounts, account_alerts, at)
     figures = {
         "test": name,
         "events": len(events),
@@ -235,6 +300,7 @@ def verify(scenario: Run, name: str, **facts: Any) -> dict[str, Any]:
         "repeated_with_same_id": repeats,
         "lost": 0,
         "doubled": 0,
+        **merged,
         **facts,
     }
     ARTIFACTS.mkdir(exist_ok=True)
@@ -329,7 +395,7 @@ def test_rebuild_restores_state_after_flushall(run: Callable[..., Run]) -> None:
     leads = load_leads(
         scenario.stack.redis_url,
         scenario.env["LEADSCORE_REDIS_PREFIX"],
-        {e["lead_id"] for e in scenario.events},
+        {e["lead_id"] for e in scenario.events if e.get("lead_id")},
     )
     restored = {k: (v.state("default").crossings, v.state("default").hot) for k, v in leads.items()}
     assert {k: v for k, v in restored.items() if v != (0, False)} == announced
