@@ -45,7 +45,9 @@ class Member:
     (``t``), and its firmographic attributes with the time each was set.
 
     ``since`` says which of the lead's memberships the summary belongs to (a lead may leave an
-    account and come back); offline, where only the final account counts, it stays at zero.
+    account and come back); ``seq`` orders the summaries the lead sent within one membership
+    (an event older than the lead's latest, or a visitor's, changes the summary but not ``t``).
+    Offline, where each lead has one summary in its final account, both stay at zero.
     """
 
     lead_id: str
@@ -54,12 +56,13 @@ class Member:
     t: float
     profile: Mapping[str, tuple[Any, float]] = field(default_factory=dict)
     since: Since = (0.0, 0)
+    seq: int = 0
 
 
-def _rank(member: Member) -> tuple[Since, float, int, float]:
-    """Which of two summaries of a lead is newer: by membership, then time, then a total order
-    on the rest."""
-    return member.since, member.t, member.score, member.engagement
+def _rank(member: Member) -> tuple[Since, int, float, int, float]:
+    """Which of two summaries of a lead is newer: by membership, then the order the lead sent
+    them in, then time, then a total order on the rest."""
+    return member.since, member.seq, member.t, member.score, member.engagement
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -47,8 +47,8 @@ from streams.kafka import messages
 from streams.kafka.messages import Channel
 from streams.state.record import StoredLead
 
-MEMBER = "member"
-LEAVE = "leave"
+MEMBER: Final = "member"
+LEAVE: Final = "leave"
 
 _Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 _Time = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1e11)]
@@ -60,7 +60,7 @@ class _Summary(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     score: int = Field(ge=0, le=100)
-    engagement: float = Field(allow_inf_nan=False, ge=0)
+    engagement: float = Field(allow_inf_nan=False)  # penalties can make it negative
     profile: dict[str, tuple[Any, _Time]] = Field(default_factory=dict)
 
 
@@ -74,6 +74,7 @@ class AccountMessage(BaseModel):
     lead_id: _Id
     since: tuple[_Time, int]
     t: _Time = 0.0
+    seq: int = Field(default=0, ge=0, le=2**62)
     models: dict[str, _Summary] = Field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
@@ -85,7 +86,9 @@ class AccountMessage(BaseModel):
         if found is None:
             return None
         profile = {name: (value, float(t)) for name, (value, t) in found.profile.items()}
-        return Member(self.lead_id, found.score, found.engagement, self.t, profile, self.since)
+        return Member(
+            self.lead_id, found.score, found.engagement, self.t, profile, self.since, self.seq
+        )
 
 
 def decode_message(value: bytes | None) -> AccountMessage | str:
@@ -130,19 +133,27 @@ def member_entries(
     states: Mapping[str, LeadState],
     models: Sequence[Model],
     last: float | None,
+    now: float,
 ) -> list[list[Any]]:
     """The outbox entries telling the lead's accounts what changed: a leave for each account it
     moved from, and its summary when that differs from the one last sent.
 
     ``states`` are the lead's states per model with its visitors combined in. Summaries are
     taken at the lead's latest event, as offline scoring takes them, so a tick of the cooling
-    timer (no new event) sends nothing.
+    timer (no new event) sends nothing. Each summary sent gets a ``seq`` above the previous
+    one's and not below the clock in milliseconds: should Redis lose the lead's last writes
+    (and the ``seq`` with them), what the replay sends still outranks what was sent before.
     """
     membership = stored.membership
     out: list[list[Any]] = []
     for account_id, since in sorted(membership.pop("left", {}).items()):
-        leave = AccountMessage(
-            kind=LEAVE, account_id=account_id, lead_id=stored.lead_id, since=tuple(since)
+        leave = AccountMessage.model_construct(
+            kind=LEAVE,
+            account_id=account_id,
+            lead_id=stored.lead_id,
+            since=(float(since[0]), int(since[1])),
+            t=0.0,
+            models={},
         )
         out.append([Channel.ACCOUNT.value, leave.to_bytes().decode(), account_id])
     held = membership.get("account")
@@ -156,11 +167,13 @@ def member_entries(
         state = states[model.name]
         score = evaluate(state, model, at, explained=False)
         wanted = account_attributes(model.accounts)
-        profile = {n: (v, t) for n, (v, t, _) in state.profile.items() if n in wanted}
-        summaries[model.name] = _Summary(
+        # sorted: the same summary must make the same bytes, however the profile was built
+        profile = {n: (v, t) for n, (v, t, _) in sorted(state.profile.items()) if n in wanted}
+        # built from the worker's own values: no validation (that is for what arrives)
+        summaries[model.name] = _Summary.model_construct(
             score=score.score, engagement=score.engagement, profile=profile
         )
-    message = AccountMessage(
+    message = AccountMessage.model_construct(
         kind=MEMBER,
         account_id=str(held[0]),
         lead_id=stored.lead_id,
@@ -168,11 +181,12 @@ def member_entries(
         t=last,
         models=summaries,
     )
-    text = message.to_bytes()
-    digest = hashlib.blake2b(text, digest_size=8).hexdigest()
+    digest = hashlib.blake2b(message.to_bytes(), digest_size=8).hexdigest()
     if membership.get("sent") != digest:
-        membership["sent"] = digest
-        out.append([Channel.ACCOUNT.value, text.decode(), str(held[0])])
+        seq = max(int(membership.get("seq", 0)) + 1, int(now * 1000))
+        membership["sent"], membership["seq"] = digest, seq
+        text = message.model_copy(update={"seq": seq}).to_bytes().decode()
+        out.append([Channel.ACCOUNT.value, text, str(held[0])])
     return out
 
 
@@ -185,7 +199,7 @@ def account_state(stored: StoredLead, model: str) -> AccountState:
     state = AccountState(
         stored.lead_id, hot=bool(doc.get("hot", 0)), crossings=int(doc.get("crossings", 0))
     )
-    for lead, (since_t, tie, t, score, engagement, profile) in doc.get("members", {}).items():
+    for lead, (since_t, tie, t, score, engagement, profile, seq) in doc.get("members", {}).items():
         state.members[lead] = Member(
             lead,
             int(score),
@@ -193,6 +207,7 @@ def account_state(stored: StoredLead, model: str) -> AccountState:
             float(t),
             {name: (value, float(at)) for name, (value, at) in profile.items()},
             (float(since_t), int(tie)),
+            int(seq),
         )
     state.left = {lead: (float(t), int(tie)) for lead, (t, tie) in doc.get("left", {}).items()}
     return state
@@ -211,6 +226,7 @@ def _keep(stored: StoredLead, model: str, state: AccountState, summary: str) -> 
                 m.score,
                 m.engagement,
                 {name: [value, t] for name, (value, t) in m.profile.items()},
+                m.seq,
             ]
             for m in state.members.values()
         },

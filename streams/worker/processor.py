@@ -532,7 +532,7 @@ class Processor:
         produced += links
         if self._with_accounts and stored.membership:
             last = account_side.last_event(stored, members)
-            produced += account_side.member_entries(stored, combined, self.models, last)
+            produced += account_side.member_entries(stored, combined, self.models, last, now)
         outbox = stored.outbox + produced if self.emit else list(stored.outbox)
         if not self.emit:
             origins = []

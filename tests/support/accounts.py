@@ -99,7 +99,8 @@ def offline_accounts(events: list[dict[str, Any]], models: list[Model], at: date
 LEADS = ["L1", "L2", "L3", "L4"]
 VISITORS = ["V1", "V2"]
 ACCOUNT_IDS = ["acme", "globex"]
-_kinds = st.sampled_from(["pricing", "webinar_attended", "email_opened", "profile"])
+_kinds = st.sampled_from(["pricing", "careers", "webinar_attended", "email_opened", "profile"])
+_PATHS = {"pricing": "/pricing", "careers": "/careers"}  # careers takes points away
 
 
 @st.composite
@@ -114,8 +115,8 @@ def account_stories(draw: st.DrawFn) -> list[dict[str, Any]]:
             raw = event("profile_updated", at, draw(st.sampled_from(LEADS)), company_size=500)
             raw["properties"]["industry"] = draw(st.sampled_from(["SaaS", "Retail"]))
         else:
-            props = {"path": "/pricing"} if kind == "pricing" else {"webinar_id": "w"}
-            name = "page_view" if kind == "pricing" else kind
+            props = {"path": _PATHS[kind]} if kind in _PATHS else {"webinar_id": "w"}
+            name = "page_view" if kind in _PATHS else kind
             if draw(st.integers(0, 4)) == 0:
                 raw = anonymous(name, draw(st.sampled_from(VISITORS)), at, **props)
             else:

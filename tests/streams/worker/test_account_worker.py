@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from scoring.accounts import AccountScore
 from scoring.model import default_model
 from streams.kafka.messages import Channel, account_transition_id
 from streams.observability.metrics import Metrics
@@ -48,6 +49,10 @@ def _processor(clock: list[float]) -> Processor:
         accounts=MemoryLeadStore(history_length=10),
         accounts_topic=ACCOUNTS,
     )
+
+
+def _unpathed(score: AccountScore) -> dict[str, Any]:
+    return {k: v for k, v in score.to_dict().items() if k not in ("hot", "route")}
 
 
 async def _stored_scores(processor: Processor, ids: list[str]) -> dict[str, Any]:
@@ -151,8 +156,11 @@ async def test_accounts_end_where_offline_scoring_ends_whatever_the_schedule(
     assert feed.dead == []
     offline = offline_accounts(events, [default_model()], AT)
     stored = await _stored_scores(processor, [*offline, "acme", "globex"])
-    assert {k: v.to_dict() for k, v in stored.items() if v.members} == {
-        k: v.to_dict() for k, v in offline.items()
+    # Hot or not (and so the route) depends on the path as for leads: an account made hot by a
+    # summary that later events lowered stays hot while it holds the re-arm level, where offline
+    # scoring, which never saw it hot, does not call it hot. Everything else must agree.
+    assert {k: _unpathed(v) for k, v in stored.items() if v.members} == {
+        k: _unpathed(v) for k, v in offline.items()
     }
     ids: dict[tuple[str, str, int], set[str]] = {}
     for alert in feed.account_alerts:
