@@ -318,7 +318,7 @@ def account_scores(stored: StoredLead, models: Sequence[Model], at: datetime) ->
     ]
 
 
-def expand_history(entry: list[Any], models: Sequence[Model]) -> dict[str, Any]:
+def expand_account_history(entry: list[Any], models: Sequence[Model]) -> dict[str, Any]:
     """A stored account history entry as the API shows it: one change per sectioned model."""
     at, cause, *values = entry
     sectioned = [m for m in models if m.accounts is not None]
@@ -345,7 +345,7 @@ def account_view(stored: StoredLead, models: Sequence[Model], at: datetime) -> d
     return {
         "account_id": stored.lead_id,
         "scores": scores,
-        "history": [expand_history(e, models) for e in stored.history],
+        "history": [expand_account_history(e, models) for e in stored.history],
     }
 
 
