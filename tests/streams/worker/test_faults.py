@@ -166,12 +166,15 @@ class Run:
         messages the last events caused (touches, summaries) have been applied too."""
 
         async def ends() -> dict[str, int]:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.stack.kafka_bootstrap)
+            internal = self.topics.internal
+            consumer = AIOKafkaConsumer(
+                *internal, bootstrap_servers=self.stack.kafka_bootstrap, enable_auto_commit=False
+            )
             await consumer.start()
             try:
                 parts = [
                     TopicPartition(t, p)
-                    for t in self.topics.internal
+                    for t in internal
                     for p in consumer.partitions_for_topic(t) or ()
                 ]
                 found = await consumer.end_offsets(parts) if parts else {}
