@@ -246,6 +246,7 @@ def verify(scenario: Run, name: str, **facts: Any) -> dict[str, Any]:
     url, prefix = scenario.stack.redis_url, scenario.env["LEADSCORE_REDIS_PREFIX"]
     stored = load_leads(url, prefix, expected)
     anonymous_ids = {e["anonymous_id"] for e in events if e.get("anonymous_id")}
+    anonymous_ids |= {a for v in stored.values() for a in identity.members(v)}
     visitors = load_leads(url, Keys(prefix).visitors.prefix, anonymous_ids)
     accounts = load_leads(
         url, Keys(prefix).accounts.prefix, {e["account_id"] for e in events if e.get("account_id")}
