@@ -377,6 +377,7 @@ def test_rebuild_restores_state_after_flushall(run: Callable[..., Run]) -> None:
     worker = scenario.worker()
     scenario.produce()
     scenario.wait_applied(len(scenario.events))
+    scenario.wait_settled()  # what the last events sent to the internal topics, applied too
     worker.stop()
     before = verify(scenario, "before_flushall")
     client = redis_sync.Redis.from_url(scenario.stack.redis_url)
