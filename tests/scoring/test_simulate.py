@@ -3,15 +3,16 @@ identification, and conversion signals a model can be judged against."""
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
 from scoring.events import parse_event
 from scoring.model import default_model
 from scoring.offline import score_account_lines
-from scoring.simulate import simulate
+from scoring.simulate import live_events, simulate
 
 END = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -63,3 +64,18 @@ def test_buying_groups_convert_more_as_accounts() -> None:
     rest = [converted[a.account_id] for a in scored if a.engaged_contacts < 2]
     assert len(groups) >= 100 and len(rest) >= 100
     assert sum(groups) / len(groups) > 2 * sum(rest) / len(rest)
+
+
+def test_the_demo_stream_shows_visitors_being_identified_and_accounts_of_several_leads() -> None:
+    clock = (END + timedelta(seconds=n) for n in itertools.count())
+    stream = list(itertools.islice(live_events(1, 60, clock), 3000))
+    for raw in stream:
+        parse_event(orjson.dumps(raw), now=END + timedelta(days=1))
+    visitors = {e["anonymous_id"] for e in stream if "anonymous_id" in e}
+    named = {e["properties"]["anonymous_id"] for e in stream if e["type"] == "identified"}
+    assert visitors and visitors <= named
+    leads: dict[str, set[str]] = defaultdict(set)
+    for e in stream:
+        if e.get("account_id"):
+            leads[e["account_id"]].add(e["lead_id"])
+    assert max(len(members) for members in leads.values()) >= 3
