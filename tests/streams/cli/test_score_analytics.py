@@ -50,3 +50,14 @@ def test_refused_calls_are_reported_by_line(tmp_path: Path) -> None:
     code, leads, err = _score("--analytics", str(path))
     assert code == 1 and [r["lead_id"] for r in leads] == ["u"]
     assert "line 2: event: track event 'Nope' is not in the track table" in err
+
+
+def test_model_check_names_a_bad_track_table_entry(tmp_path: Path) -> None:
+    model = tmp_path / "m.yaml"
+    model.write_text(
+        "name: m\nversion: 1\nanalytics:\n  track:\n    Demo Requested: meeting_booked\n"
+        "    Trial Started: trial\n"
+    )
+    result = runner.invoke(app, ["model", "check", str(model)])
+    assert result.exit_code == 1
+    assert f"{model}:analytics.track (line 5): 'Trial Started' must map to one of" in result.stdout
