@@ -352,9 +352,15 @@ def simulate(
     return Simulation(events, outcomes, accounts)
 
 
-def live_events(seed: int, leads: int, clock: Iterator[datetime]) -> Iterator[dict[str, Any]]:
+def live_events(
+    seed: int,
+    leads: int,
+    clock: Iterator[datetime],
+    anonymous_share: float = ANONYMOUS_SHARE,
+) -> Iterator[dict[str, Any]]:
     """An endless stream of events stamped by ``clock``, for the demo producer: leads of
-    companies of several contacts, some browsing anonymously before they are identified."""
+    companies of several contacts, ``anonymous_share`` of them browsing anonymously before they
+    are identified (the benchmark asks for none, to keep measuring what it always did)."""
     rng = random.Random(seed)
     index = 0
     company = new_company(rng, 0)
@@ -368,7 +374,7 @@ def live_events(seed: int, leads: int, clock: Iterator[datetime]) -> Iterator[di
             1.0,
             prefix="demo",
             company=company,
-            anonymous_share=ANONYMOUS_SHARE,
+            anonymous_share=anonymous_share,
         )
         index += 1
         for event in lead_events:
