@@ -15,12 +15,19 @@ from pathlib import Path
 
 import orjson
 import pytest
+import redis as redis_sync
 
 from scoring.analytics import event_lines, track_table
 from scoring.model import default_model
 from scoring.offline import score_lines
 from tests.support.http import request
-from tests.support.worker import WorkerProcess, merged_scores_in_redis, publish_raw, read_topic
+from tests.support.worker import (
+    WorkerProcess,
+    merged_scores_in_redis,
+    publish_raw,
+    read_topic,
+    run_cli,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -127,3 +134,16 @@ def test_analytics_topic_scores_the_story_and_dead_letters_bad_calls(
     asyncio.run(publish_raw(kafka_bootstrap, messages))  # redelivered: nothing counts twice
     worker.wait_handled(int(before) + len(mapped))
     _wait_for_scores(worker, redis_url, _expected())
+
+    worker.stop()  # Redis loses everything: the calls on the topic are mapped again by rebuild
+    client = redis_sync.Redis.from_url(redis_url)
+    prefix = worker.env["LEADSCORE_REDIS_PREFIX"]
+    doomed = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    client.delete(*doomed)
+    client.close()
+    assert merged_scores_in_redis(redis_url, prefix, _expected(), default_model(), AT) == {}
+    result = run_cli("rebuild", env=worker.env)
+    assert result.returncode == 0, result.stderr
+    assert merged_scores_in_redis(redis_url, prefix, _expected(), default_model(), AT) == (
+        _expected()
+    )
