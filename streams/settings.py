@@ -12,12 +12,16 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from scoring.events import EventType
+from scoring.model import check_track_table
+
 
 class TopicNames:
     """The Kafka topics, prefixed; a value object so code never spells a topic name twice."""
 
     __slots__ = (
         "activity",
+        "analytics",
         "dlq",
         "emails",
         "hot",
@@ -34,6 +38,9 @@ class TopicNames:
         self.emails = f"{prefix}engagement.emails"
         self.activity = f"{prefix}engagement.activity"
         self.profiles = f"{prefix}leads.profiles"
+        # Calls of the common analytics spec, one per message (scoring.analytics), from a tool's
+        # own Kafka destination; POST /v1/batch maps them itself and publishes events instead.
+        self.analytics = f"{prefix}engagement.analytics"
         self.hot = f"{prefix}leads.hot"
         self.scores = f"{prefix}leads.scores"
         self.dlq = f"{prefix}leadscore.dlq"
@@ -43,16 +50,18 @@ class TopicNames:
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        """Topics the worker consumes, in a fixed order."""
+        """The topics of leadscore's own events, in a fixed order (see :attr:`consumed`)."""
         return (self.page_views, self.webinars, self.emails, self.activity, self.profiles)
 
     @property
     def consumed(self) -> tuple[str, ...]:
-        """Every topic the worker reads: the event topics, then the internal identity topic.
+        """Every topic the worker reads: the event topics, the analytics-spec calls, then the
+        internal identity topic.
 
-        Kept forever like the inputs: ``leadscore rebuild`` replays the links and touches too.
+        Kept forever like the inputs: ``leadscore rebuild`` replays the calls, the links and the
+        touches too.
         """
-        return (*self.inputs, self.identity)
+        return (*self.inputs, self.analytics, self.identity)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -159,6 +168,12 @@ class Settings(BaseSettings):
         "and dead letters, and the events `leadscore produce` and `POST /events` send. Consumers "
         "of them need zstd support (Kafka 2.1+ clients); `gzip` is the codec every client reads.",
     )
+    track_events: dict[str, str] = Field(
+        default_factory=dict,
+        description="Analytics-spec track event names mapped to event types, as a JSON object "
+        '(`{"Trial Started": "product_usage"}`), on top of the model\'s `analytics.track` table, '
+        "name by name.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level of the worker and the CLI."
     )
@@ -191,6 +206,17 @@ class Settings(BaseSettings):
         None, description="Client certificate, for brokers that require TLS client auth."
     )
     kafka_ssl_keyfile: str | None = Field(None, description="Key of the client certificate.")
+
+    @field_validator("track_events")
+    @classmethod
+    def _track_types(cls, value: dict[str, str]) -> dict[str, str]:
+        check_track_table(value)
+        return value
+
+    @cached_property
+    def track_overrides(self) -> dict[str, EventType]:
+        """``track_events`` with its values as event types."""
+        return check_track_table(self.track_events)
 
     @field_validator("kafka_bootstrap")
     @classmethod

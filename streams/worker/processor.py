@@ -28,7 +28,7 @@ from scoring.identity import combine
 from scoring.model import Model, profile_attributes
 from streams.errors import StateConflict
 from streams.kafka import messages
-from streams.kafka.codec import Rejection, RejectReason, decode
+from streams.kafka.codec import Rejection, RejectReason, decode, decode_call
 from streams.kafka.messages import Channel, OutMessage
 from streams.observability.metrics import Metrics
 from streams.state import record as lead_record
@@ -111,6 +111,8 @@ class Processor:
         identity_topic: str | None = None,
         expire_visitors: Callable[[Mapping[str, float | None]], Awaitable[None]] | None = None,
         anonymous_ttl: float = 90 * 86400.0,
+        analytics_topic: str | None = None,
+        track_table: Mapping[str, EventType] | None = None,
     ) -> None:
         if not models:
             raise ValueError("at least one model is needed")
@@ -133,6 +135,10 @@ class Processor:
         # Unidentified visitors expire ``anonymous_ttl`` seconds after their last write.
         self.expire_visitors = expire_visitors
         self.anonymous_ttl = anonymous_ttl
+        # Analytics-spec calls (scoring.analytics): each message stands for zero or more events,
+        # mapped with this track-name table.
+        self.analytics_topic = analytics_topic
+        self.track_table = dict(track_table or {})
         # Each model's state keeps only the profile attributes that model reads: less memory, and
         # no e-mail address in Redis when rules read only its domain (docs/architecture.md,
         # "Memory").
@@ -164,17 +170,25 @@ class Processor:
                 else:
                     visits.touches.setdefault(found.to, []).append(found)
                 continue
-            decoded = decode(record.value, self.max_event_bytes, now_dt)
-            if isinstance(decoded, Rejection):
-                self._reject(outcome, record, decoded.reason, decoded.detail)
-                continue
-            outcome.events += 1
-            consumed[decoded.type] = consumed.get(decoded.type, 0) + 1
-            if decoded.lead_id is None:
-                if self.visitors is not None:
-                    visits.events.setdefault(decoded.key, []).append(decoded)
-                continue  # without a visitor store: kept in the retained topic, not merged
-            by_lead.setdefault(decoded.lead_id, []).append((decoded, record))
+            events: list[Event | Rejection]
+            if record.topic == self.analytics_topic:
+                mapped = decode_call(
+                    record.value, self.max_event_bytes, self.track_table, record.timestamp, now_dt
+                )
+                events = [mapped] if isinstance(mapped, Rejection) else list(mapped)
+            else:
+                events = [decode(record.value, self.max_event_bytes, now_dt)]
+            for decoded in events:
+                if isinstance(decoded, Rejection):
+                    self._reject(outcome, record, decoded.reason, decoded.detail)
+                    continue
+                outcome.events += 1
+                consumed[decoded.type] = consumed.get(decoded.type, 0) + 1
+                if decoded.lead_id is None:
+                    if self.visitors is not None:
+                        visits.events.setdefault(decoded.key, []).append(decoded)
+                    continue  # without a visitor store: kept in the retained topic, not merged
+                by_lead.setdefault(decoded.lead_id, []).append((decoded, record))
         if visits.events or visits.links:
             await self._update_visitors(visits, outcome)
         for lead_id in visits.touches:

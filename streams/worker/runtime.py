@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import faust
 from aiokafka.errors import KafkaError
 
+from scoring.analytics import track_table
 from scoring.model import Model
 from streams.errors import Stopping
 from streams.kafka.publisher import Publisher
@@ -98,6 +99,8 @@ class Runtime:
                 identity_topic=self.settings.topics.identity,
                 expire_visitors=self.visitors.expire,
                 anonymous_ttl=self.settings.anonymous_ttl_days * 86400,
+                analytics_topic=self.settings.topics.analytics,
+                track_table=track_table(self.models, self.settings.track_overrides),
             )
         return self._processor
 
