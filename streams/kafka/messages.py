@@ -31,6 +31,8 @@ class Channel(StrEnum):
     DLQ = "dlq"
     # Internal: links and touches between visitors and leads (streams.worker.identity).
     IDENTITY = "identity"
+    # A shadow model's would-be alerts: compared by an operator, never routed to sales.
+    SHADOW = "shadow"
 
 
 @dataclass(frozen=True, slots=True)

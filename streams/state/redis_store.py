@@ -29,6 +29,7 @@ from streams.state.store import LeadWrite
 
 __all__ = ["RedisLeadStore", "connect"]
 
+SCAN_COUNT = 10_000  # keys looked at per SCAN step: a few milliseconds of Redis, few round trips
 _CHANGED = "changed"  # never a run id: a finish expecting it moves no checkpoint
 
 
@@ -239,7 +240,7 @@ class RedisLeadStore:
     async def lead_ids(self) -> AsyncIterator[str]:
         """Every stored lead id, by SCAN (never a blocking KEYS); an id may come more than once."""
         for pattern in self.keys.lead_patterns():
-            async for key in self.client.scan_iter(match=pattern, count=1000):
+            async for key in self.client.scan_iter(match=pattern, count=SCAN_COUNT):
                 lead_id = self.keys.lead_id_of(key)
                 if lead_id is not None:
                     yield lead_id

@@ -36,6 +36,7 @@ from streams.state.record import StoredLead
 from streams.state.store import LeadStore, LeadWrite
 from streams.worker import identity
 from streams.worker.cache import LeadCache
+from streams.worker.shadow import as_shadow
 
 MAX_ATTEMPTS = 8
 
@@ -111,11 +112,9 @@ class Processor:
         identity_topic: str | None = None,
         expire_visitors: Callable[[Mapping[str, float | None]], Awaitable[None]] | None = None,
         anonymous_ttl: float = 90 * 86400.0,
+        shadow: Model | None = None,
     ) -> None:
-        if not models:
-            raise ValueError("at least one model is needed")
         self.store = store
-        self.models = tuple(models)
         self.metrics = metrics
         self.max_event_bytes = max_event_bytes
         self.clock = clock
@@ -133,15 +132,30 @@ class Processor:
         # Unidentified visitors expire ``anonymous_ttl`` seconds after their last write.
         self.expire_visitors = expire_visitors
         self.anonymous_ttl = anonymous_ttl
-        # Each model's state keeps only the profile attributes that model reads: less memory, and
-        # no e-mail address in Redis when rules read only its domain (docs/architecture.md,
-        # "Memory").
-        self._profile_keep = {m.name: profile_attributes(m) for m in self.models}
-        self._profile_keep_all = frozenset().union(*self._profile_keep.values())
+        self.use_models(models, shadow)
         # label lookups cost a microsecond each; an event type's counter is looked up once
         self._consumed = functools.cache(self.metrics.events_consumed.labels)
         self._read_cache = self.metrics.lead_reads.labels("cache")
         self._read_redis = self.metrics.lead_reads.labels("redis")
+
+    def use_models(self, models: Sequence[Model], shadow: Model | None = None) -> None:
+        """Score with ``models`` (and ``shadow``, see :mod:`streams.worker.shadow`) from now on.
+
+        Only between batches: a batch is scored by one set of models. The lead cache is dropped,
+        since its leads were shaped by the models before (which profile attributes they keep).
+        """
+        if not models:
+            raise ValueError("at least one model is needed")
+        self.models = tuple(models)
+        self.shadow = as_shadow(shadow, self.models) if shadow is not None else None
+        # The active models, then the shadow: every model whose state a lead keeps.
+        self.scoring = (*self.models, self.shadow) if self.shadow else self.models
+        # Each model's state keeps only the profile attributes that model reads: less memory, and
+        # no e-mail address in Redis when rules read only its domain (docs/architecture.md,
+        # "Memory").
+        self._profile_keep = {m.name: profile_attributes(m) for m in self.scoring}
+        self._profile_keep_all = frozenset().union(*self._profile_keep.values())
+        self.cache.clear()
 
     async def process(self, records: Iterable[ConsumedRecord]) -> BatchOutcome:
         now = self.clock()
@@ -218,7 +232,7 @@ class Processor:
                 keep = self._profile_keep_all
                 kept = [_minimal_profile(e, keep) for e in visits.events.get(visitor, [])]
                 touches = identity.plan_visitor(
-                    stored, kept, visits.links.get(visitor, []), self.models
+                    stored, kept, visits.links.get(visitor, []), self.scoring
                 )
                 new = touches if touches is not None and self.emit else []
                 outbox = stored.outbox + new
@@ -253,6 +267,20 @@ class Processor:
         await self._update({lead: [] for lead in lead_ids}, self.clock(), outcome, force=True)
         return outcome
 
+    async def rescore(self, lead_ids: Iterable[str]) -> BatchOutcome:
+        """Re-evaluate leads under the current models, writing only those whose outcome moved.
+
+        Like :meth:`tick`, but a lead whose score, grade and hot state are what its record says
+        (no crossing, no cooling, nothing left in its outbox) is neither written nor announced:
+        after a model change most leads are untouched by it, and skipping them is what makes a
+        rescore of every lead cheap. Hot leads still get their cooling time refreshed (a new
+        re-arm level moves it), which needs no write of the record.
+        """
+        outcome = BatchOutcome()
+        leads: dict[str, list[tuple[Event, ConsumedRecord]]] = {lead: [] for lead in lead_ids}
+        await self._update(leads, self.clock(), outcome, force=True, settle=True)
+        return outcome
+
     async def confirm(self, outcome: BatchOutcome) -> bool:
         """Call after every message of ``outcome`` was acknowledged by Kafka.
 
@@ -283,6 +311,7 @@ class Processor:
         *,
         force: bool,
         touches: Mapping[str, list[identity.IdentityMessage]] | None = None,
+        settle: bool = False,
     ) -> None:
         pending = dict(by_lead)
         touches = touches or {}
@@ -297,7 +326,13 @@ class Processor:
             members = await self._members(loaded, pending, touches)
             plans = {
                 lead: self.plan(
-                    loaded[lead], pending[lead], now, force, touches.get(lead, []), members
+                    loaded[lead],
+                    pending[lead],
+                    now,
+                    force,
+                    touches.get(lead, []),
+                    members,
+                    settle=settle,
                 )
                 for lead in pending
             }
@@ -347,18 +382,20 @@ class Processor:
         force: bool,
         touches: Sequence[identity.IdentityMessage] = (),
         visitors: Mapping[str, StoredLead] | None = None,
+        settle: bool = False,
     ) -> _Plan:
         """Apply ``events`` to ``stored`` in place and say what to write and send; no I/O.
 
         ``touches`` update which visitors count toward the lead, and ``visitors`` holds their
-        records (see :mod:`streams.worker.identity`). Public for tools that build lead records
-        without a worker (``ops/train-dictionary``).
+        records (see :mod:`streams.worker.identity`). With ``settle`` (a rescore), a lead whose
+        outcome did not move is not written. Public for tools that build lead records without a
+        worker (``ops/train-dictionary``).
         """
         latest: tuple[Event, ConsumedRecord | None] | None = None
         links: list[list[Any]] = []
         for event, record in events:
             applied = False
-            for model in self.models:
+            for model in self.scoring:
                 kept = _minimal_profile(event, self._profile_keep[model.name])
                 applied |= apply_event(stored.state(model.name), kept, model)
             if applied:
@@ -383,13 +420,14 @@ class Processor:
         emitted = datetime.fromtimestamp(now, UTC)
         produced: list[list[Any]] = []
         origins: list[float] = []
-        changed = False
+        changed = moved = False
         cooling_at: float | None = None
         reschedule = force  # whether the cooling schedule of this lead needs writing
         tipping = latest[0] if latest else None
         visiting = identity.members(stored) if visitors else []
         members = [visitors[a] for a in visiting if visitors and a in visitors]
-        for model in self.models:
+        for model in self.scoring:
+            shadow = model is self.shadow
             own = stored.state(model.name)
             state = (
                 combine(own, [m.state(model.name) for m in members], compiled(model))
@@ -403,21 +441,24 @@ class Processor:
             previous = stored.summaries.get(model.name)
             if summary != previous:
                 stored.summaries[model.name] = summary
+            if summary != previous and not shadow:  # a shadow sends only its would-be alerts
                 changed = True
                 payload = messages.score_change(score, tipping.event_id if tipping else None)
                 produced.append([Channel.SCORES.value, _text(payload)])
             if transition is not None:
-                reschedule = True
-                self.metrics.transitions.labels(transition.kind).inc()
+                reschedule = moved = True
+                role = "shadow" if shadow else "active"
+                self.metrics.transitions.labels(transition.kind, model.name, role).inc()
                 score = evaluate(state, model, at)  # with the reasons, for the people it alerts
                 score = _with_notes(score, stored)
                 if transition.kind == "hot":
                     payload = messages.alert(score, transition.crossing, tipping, emitted)
-                    if latest is not None and latest[1] is not None:
+                    if latest is not None and latest[1] is not None and not shadow:
                         origins.append(latest[1].timestamp)
                 else:
                     payload = messages.cooling(score, transition.crossing, emitted)
-                produced.append([Channel.HOT.value, _text(payload)])
+                channel = Channel.SHADOW if shadow else Channel.HOT
+                produced.append([channel.value, _text(payload)])
             # A hot lead's cooling time moves earlier only when its score drops (more engagement
             # never lowers the decayed curve), so the search runs on crossings, drops and ticks;
             # otherwise the time already scheduled stands and the tick re-checks when it comes.
@@ -426,6 +467,9 @@ class Processor:
                 if due is not None:
                     cooling_at = min(cooling_at or due.timestamp(), due.timestamp())
                 reschedule = True
+        if settle and not (changed or moved or links or stored.outbox):
+            # Nothing to announce and nothing new to keep: no write, no compare-and-set to lose.
+            return _Plan(None, [], b"", cooling_at, [], cooling_at is not None)
         if changed and self.store.history_length:
             # compact: [time, cause, then score, grade, hot of each model in model order]. The
             # time is the event's that made the change (to the millisecond), not the batch's: a

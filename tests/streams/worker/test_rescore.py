@@ -73,6 +73,27 @@ async def test_a_lowered_threshold_announces_each_lead_it_makes_hot_once() -> No
     assert again.alerts == []  # a second rescore (or a resumed one) sends nothing
 
 
+async def test_a_rescore_writes_only_the_leads_whose_outcome_moved() -> None:
+    """Leads the new threshold leaves where they were keep their record as it was (no write, no
+    score message); the moved ones are written once."""
+    server = MemoryServer()
+    await _stored(server)
+    before = dict(server.records)
+    sent: list[OutMessage] = []
+
+    async def send(messages: Sequence[OutMessage]) -> None:
+        sent.extend(messages)
+
+    await rescore(MemoryLeadStore(server), _processor(server, _model(70, 60)), send)
+    changed = {lead for lead, data in server.records.items() if data != before[lead]}
+    assert changed == {"l70", "l79"}
+    assert {m.key.decode() for m in sent} == {"l70", "l79"}  # their alert and score change
+    assert sorted(m.channel.value for m in sent) == ["hot", "hot", "scores", "scores"]
+    again = dict(server.records)
+    await rescore(MemoryLeadStore(server), _processor(server, _model(70, 60)), send)
+    assert server.records == again  # nothing left to write
+
+
 async def test_a_raised_threshold_cools_each_lead_below_it_once() -> None:
     server = MemoryServer()
     await _stored(server)
