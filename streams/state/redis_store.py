@@ -279,6 +279,13 @@ class RedisLeadStore:
                 pipe.zrem(self.keys.cooling, *drop)
             await pipe.execute()
 
+    async def cooling_times(self, lead_ids: Sequence[str]) -> dict[str, float]:
+        """One ``ZMSCORE`` for them all (the schedule is one key, on one node of a cluster)."""
+        if not lead_ids:
+            return {}
+        found = await self.client.zmscore(self.keys.cooling, list(lead_ids))
+        return {i: float(t) for i, t in zip(lead_ids, found, strict=True) if t is not None}
+
     async def due_for_cooling(self, now: float, limit: int) -> list[str]:
         ids = await self.client.zrangebyscore(self.keys.cooling, "-inf", now, start=0, num=limit)
         return [i.decode() for i in ids if isinstance(i, bytes)]

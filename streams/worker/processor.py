@@ -20,12 +20,13 @@ from typing import Any
 import orjson
 
 from scoring.compiled import compiled
-from scoring.engine import Score, apply_event, cools_at, evaluate, update_hot
+from scoring.engine import Score, apply_event, cools_at, evaluate, quick_score, update_hot
 from scoring.events import Event, EventType
 from scoring.explain import Contribution
 from scoring.fit import email_domain
 from scoring.identity import combine
 from scoring.model import Model, profile_attributes
+from scoring.state import LeadState
 from streams.errors import StateConflict
 from streams.kafka import messages
 from streams.kafka.codec import Rejection, RejectReason, decode
@@ -316,6 +317,9 @@ class Processor:
         pending = dict(by_lead)
         touches = touches or {}
         cooling: dict[str, float | None] = {}
+        # A rescore reads when each lead is due to cool: most hot leads keep that time, and
+        # checking it costs one evaluation where finding it anew costs thirty.
+        scheduled = await self.store.cooling_times(list(pending)) if settle else {}
         for _ in range(MAX_ATTEMPTS):
             loaded = self.cache.take(pending)
             self._read_cache.inc(len(loaded))
@@ -333,6 +337,7 @@ class Processor:
                     touches.get(lead, []),
                     members,
                     settle=settle,
+                    scheduled=scheduled.get(lead),
                 )
                 for lead in pending
             }
@@ -383,13 +388,15 @@ class Processor:
         touches: Sequence[identity.IdentityMessage] = (),
         visitors: Mapping[str, StoredLead] | None = None,
         settle: bool = False,
+        scheduled: float | None = None,
     ) -> _Plan:
         """Apply ``events`` to ``stored`` in place and say what to write and send; no I/O.
 
         ``touches`` update which visitors count toward the lead, and ``visitors`` holds their
         records (see :mod:`streams.worker.identity`). With ``settle`` (a rescore), a lead whose
-        outcome did not move is not written. Public for tools that build lead records without a
-        worker (``ops/train-dictionary``).
+        outcome did not move is not written, and ``scheduled``, when the lead is due to cool, is
+        kept if it is still no later than the models say. Public for tools that build lead
+        records without a worker (``ops/train-dictionary``).
         """
         latest: tuple[Event, ConsumedRecord | None] | None = None
         links: list[list[Any]] = []
@@ -463,13 +470,19 @@ class Processor:
             # never lowers the decayed curve), so the search runs on crossings, drops and ticks;
             # otherwise the time already scheduled stands and the tick re-checks when it comes.
             if state.hot and (transition or force or _dropped(score.score, previous)):
-                due = cools_at(state, model, at)
-                if due is not None:
-                    cooling_at = min(cooling_at or due.timestamp(), due.timestamp())
+                if transition is None and _still_hot_before(state, model, scheduled):
+                    # Not too late for this model; if too early, the tick then finds it hot
+                    # and schedules it again.
+                    due_at = scheduled
+                else:
+                    due = cools_at(state, model, at)
+                    due_at = None if due is None else due.timestamp()
+                if due_at is not None:
+                    cooling_at = min(cooling_at or due_at, due_at)
                 reschedule = True
         if settle and not (changed or moved or links or stored.outbox):
             # Nothing to announce and nothing new to keep: no write, no compare-and-set to lose.
-            return _Plan(None, [], b"", cooling_at, [], cooling_at is not None)
+            return _Plan(None, [], b"", cooling_at, [], cooling_at not in (None, scheduled))
         if changed and self.store.history_length:
             # compact: [time, cause, then score, grade, hot of each model in model order]. The
             # time is the event's that made the change (to the millisecond), not the batch's: a
@@ -525,6 +538,14 @@ def _minimal_profile(event: Event, keep: frozenset[str]) -> Event:
     if kept.keys() == props.keys():
         return event
     return event.model_copy(update={"properties": kept})
+
+
+def _still_hot_before(state: LeadState, model: Model, scheduled: float | None) -> bool:
+    """Whether a lead scheduled to cool at ``scheduled`` is still hot under ``model`` a second
+    before: then its cooling time under ``model`` is no earlier than the one scheduled."""
+    if scheduled is None:
+        return False
+    return quick_score(state, compiled(model), scheduled - 1.0) >= model.thresholds.rearm
 
 
 def _dropped(score: int, previous: str | None) -> bool:

@@ -211,8 +211,8 @@ class Runtime:
 
     async def rescore_if_models_changed(self, locked: bool = False) -> None:
         """At start and after each promotion: when other models (name or version) last scored
-        the stored leads, rescore them all, so what the change makes hot or cools is announced now rather than at
-        each lead's next event (``LEADSCORE_RESCORE_ON_START``).
+        the stored leads, rescore them all, so what the change makes hot or cools is announced
+        now rather than at each lead's next event (``LEADSCORE_RESCORE_ON_START``).
 
         Runs before the first batch (``locked``: the caller holds the consumer's lock already),
         or from the cooling timer when no event comes; either way the models are recorded as the
