@@ -194,4 +194,3 @@ def dead_letter(
 
 def _header_bytes(headers: list[tuple[str, bytes]]) -> int:
     return sum(len(name.encode()) + len(value) + 10 for name, value in headers)
-
