@@ -29,6 +29,7 @@ class TopicNames:
         "page_views",
         "profiles",
         "scores",
+        "shadow",
         "webinars",
     )
 
@@ -44,6 +45,9 @@ class TopicNames:
         self.hot = f"{prefix}leads.hot"
         self.scores = f"{prefix}leads.scores"
         self.dlq = f"{prefix}leadscore.dlq"
+        # A shadow model's would-be hot alerts and coolings, never read by sales
+        # (LEADSCORE_SHADOW_MODEL, docs/model-changes.md).
+        self.shadow = f"{prefix}leads.shadow"
         # Internal, keyed by anonymous id or by lead: identity links and touches between the
         # worker's two sides (streams.worker.identity). Read by the worker like an input.
         self.identity = f"{prefix}leadscore.identity"
@@ -65,7 +69,7 @@ class TopicNames:
 
     @property
     def outputs(self) -> tuple[str, ...]:
-        return (self.hot, self.scores, self.dlq)
+        return (self.hot, self.scores, self.dlq, self.shadow)
 
 
 class Settings(BaseSettings):
@@ -88,6 +92,19 @@ class Settings(BaseSettings):
         "",
         description="Model file(s), comma-separated; several are scored side by side. "
         "Empty: the bundled default model.",
+    )
+    shadow_model: str = Field(
+        "",
+        description="A candidate model file scored beside the active models on live traffic: its "
+        "would-be hot alerts and coolings go to `leads.shadow`, never to `leads.hot`, and "
+        '`leadscore_transitions_total` counts them under `role="shadow"`. Empty: none.',
+    )
+    model_watch_interval: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds between looks at the model files (LEADSCORE_MODEL, "
+        "LEADSCORE_SHADOW_MODEL) for a change on disk, which the worker then reloads as on "
+        "SIGHUP. 0: reload on SIGHUP only.",
     )
     app_id: str = Field(
         "leadscore", description="Faust application id; also the Kafka consumer group."
@@ -141,8 +158,9 @@ class Settings(BaseSettings):
     )
     rescore_on_start: bool = Field(
         True,
-        description="At start, rescore every stored lead when the models (name or version) differ "
-        "from those that last scored them, so a changed threshold is announced at once.",
+        description="At start, and when reloaded models take over, rescore every stored lead if "
+        "the models (name or version) differ from those that last scored them, so a changed "
+        "threshold is announced at once.",
     )
     history_length: int = Field(
         5, ge=0, description="Score changes kept per lead for `GET /leads/{id}` (0: none)."

@@ -83,9 +83,9 @@ def register(app: faust.App, runtime: Runtime) -> None:
                 payload["errors"] = [{"index": e.index, "error": e.reason} for e in bad]
             return _json(self, payload, 422 if bad else 202)
 
-    table = track_table(runtime.models, settings.track_overrides)
-
     async def publish_calls(view: View, items: list[Any]) -> Response:
+        # the table of the models running now: a promotion may have changed it
+        table = track_table(runtime.models, settings.track_overrides)
         good, bad, accepted = map_calls(items, table, settings.max_event_bytes)
         if good:
             await (await runtime.publisher()).publish(good)

@@ -31,6 +31,8 @@ class Channel(StrEnum):
     DLQ = "dlq"
     # Internal: links and touches between visitors and leads (streams.worker.identity).
     IDENTITY = "identity"
+    # A shadow model's would-be alerts: compared by an operator, never routed to sales.
+    SHADOW = "shadow"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,4 +194,3 @@ def dead_letter(
 
 def _header_bytes(headers: list[tuple[str, bytes]]) -> int:
     return sum(len(name.encode()) + len(value) + 10 for name, value in headers)
-

@@ -170,6 +170,7 @@ class Publisher:
             Channel.SCORES: topics.scores,
             Channel.DLQ: topics.dlq,
             Channel.IDENTITY: topics.identity,
+            Channel.SHADOW: topics.shadow,
         }
         pending = [
             await self.producer.send(

@@ -29,6 +29,7 @@ from streams.state.store import LeadWrite
 
 __all__ = ["RedisLeadStore", "connect"]
 
+SCAN_COUNT = 10_000  # keys looked at per SCAN step: a few milliseconds of Redis, few round trips
 _CHANGED = "changed"  # never a run id: a finish expecting it moves no checkpoint
 
 
@@ -239,7 +240,7 @@ class RedisLeadStore:
     async def lead_ids(self) -> AsyncIterator[str]:
         """Every stored lead id, by SCAN (never a blocking KEYS); an id may come more than once."""
         for pattern in self.keys.lead_patterns():
-            async for key in self.client.scan_iter(match=pattern, count=1000):
+            async for key in self.client.scan_iter(match=pattern, count=SCAN_COUNT):
                 lead_id = self.keys.lead_id_of(key)
                 if lead_id is not None:
                     yield lead_id
@@ -277,6 +278,13 @@ class RedisLeadStore:
             if drop:
                 pipe.zrem(self.keys.cooling, *drop)
             await pipe.execute()
+
+    async def cooling_times(self, lead_ids: Sequence[str]) -> dict[str, float]:
+        """One ``ZMSCORE`` for them all (the schedule is one key, on one node of a cluster)."""
+        if not lead_ids:
+            return {}
+        found = await self.client.zmscore(self.keys.cooling, list(lead_ids))
+        return {i: float(t) for i, t in zip(lead_ids, found, strict=True) if t is not None}
 
     async def due_for_cooling(self, now: float, limit: int) -> list[str]:
         ids = await self.client.zrangebyscore(self.keys.cooling, "-inf", now, start=0, num=limit)

@@ -18,7 +18,6 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.exceptions import RedisError
 
-from scoring.analytics import track_table
 from scoring.engine import cools_at
 from scoring.model import Model
 from streams.kafka.clients import kafka_consumer
@@ -97,7 +96,7 @@ async def rebuild(
         visitors=RedisLeadStore(client, store.keys.visitors, 0, metrics),
         identity_topic=settings.topics.identity,
         analytics_topic=settings.topics.analytics,
-        track_table=track_table(models, settings.track_overrides),
+        track_overrides=settings.track_overrides,
     )
     consumer = _reader(settings)
     await consumer.start()

@@ -60,7 +60,6 @@ def test_each_call_becomes_its_events_or_one_dead_letter(values: list[bytes]) ->
         clock=RECEIVED.timestamp,
         visitors=MemoryLeadStore(),
         analytics_topic=TOPIC,
-        track_table=TABLE,
     )
     records = [
         ConsumedRecord(TOPIC, 0, offset, None, value, RECEIVED.timestamp())
@@ -86,7 +85,6 @@ def test_a_call_without_time_is_stamped_with_the_record_time() -> None:
         65536,
         clock=lambda: stamp + 30 * 86400,  # scored a decay period (15%) after the record
         analytics_topic=TOPIC,
-        track_table=TABLE,
     )
     call: dict[str, Any] = {"type": "track", "userId": "u-1", "event": "Demo Requested"}
     record = ConsumedRecord(TOPIC, 0, 0, b"u-1", orjson.dumps(call), stamp)
