@@ -8,6 +8,7 @@ primary, so a shard that lost writes never holds a checkpoint that covers them.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -156,3 +157,22 @@ async def test_a_restart_noticed_between_writes_and_finish_holds_checkpoints(
     assert store.run_ids == real
     assert not await store.finish(dict.fromkeys(IDS[:20], b"[1]"), {"in:0": 20})
     assert await store.checkpoints() == {"in:0": 10}
+
+
+async def test_a_client_starts_from_any_node_it_is_told_of(cluster: Cluster, unique: str) -> None:
+    """A worker started while a node its URL names is down (failed, or replaced by its replica)
+    still reaches the cluster when LEADSCORE_REDIS_URL names other nodes too."""
+    with socket.socket() as closed:  # bound, never listening: refused at once
+        closed.bind(("127.0.0.1", 0))
+        down = f"redis://127.0.0.1:{closed.getsockname()[1]}/0"
+        client = connect(f"{down},{cluster.url}", cluster=True)
+        try:
+            store = RedisLeadStore(client, Keys(f"a-{unique}"), 5, Metrics())
+            await store.restarted()
+            assert sorted(int(n.split(":")[1]) for n in store.run_ids) == sorted(
+                cluster.primaries()
+            )
+            assert await store.finish({}, {"in:0": 5})
+            assert await store.checkpoints() == {"in:0": 5}
+        finally:
+            await client.aclose()
