@@ -24,6 +24,7 @@ from redis.retry import Retry
 from streams.observability.metrics import Metrics
 from streams.settings import redis_nodes
 from streams.state import record
+from streams.state.cluster_batch import ClusterClient
 from streams.state.cluster_ops import COMMIT, FINISH, ClusterOps
 from streams.state.keys import Keys
 from streams.state.record import StoredLead
@@ -51,7 +52,7 @@ def connect(url: str, cluster: bool = False) -> aioredis.Redis:
             ClusterNode(str(node.get("host", "localhost")), int(node.get("port", 6379)))
             for node in map(parse_url, others)
         ]
-        client = RedisCluster.from_url(
+        client = ClusterClient.from_url(
             first,
             startup_nodes=seeds or None,
             retry=retry,
