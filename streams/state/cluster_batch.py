@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, PipelineCommand, RedisCluster
 from redis.exceptions import (
     AskError,
     ClusterDownError,
@@ -70,6 +70,20 @@ class ClusterClient(RedisCluster):
             return await super().execute_command(*args, **kwargs)
         except AttributeError as exc:
             raise RedisConnectionError(f"connection closed under {args[0]!s}: {exc}") from exc
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> ClusterPipeline:
+        super().pipeline(transaction, shard_hint)  # its checks of the arguments
+        return _Pipeline(self, transaction)  # type: ignore[abstract]  # the stub, not the class
+
+
+class _Pipeline(ClusterPipeline):
+    """The cluster client's pipeline (cooling schedule, expiries), likewise."""
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
+        try:
+            return await super().execute(raise_on_error, allow_redirections)
+        except AttributeError as exc:
+            raise RedisConnectionError(f"connection closed under a pipeline: {exc}") from exc
 
 
 async def refresh_slot_map(client: RedisCluster) -> None:

@@ -206,5 +206,16 @@ async def test_a_connection_closed_under_a_command_is_a_lost_connection(
     monkeypatch.setattr(ClusterNode, "execute_command", execute)
     with pytest.raises(RedisConnectionError):
         await client.info("server", target_nodes=RedisCluster.PRIMARIES)
+    # the same under a pipeline of the cluster client's (the cooling schedule is one)
+    real_pipeline = ClusterNode.execute_pipeline
+
+    async def execute_pipeline(self: ClusterNode, commands: Any) -> Any:
+        raise AttributeError("'NoneType' object has no attribute 'writelines'")
+
+    monkeypatch.setattr(ClusterNode, "execute_pipeline", execute_pipeline)
+    with pytest.raises(RedisConnectionError):
+        await store.schedule_cooling({"lead-1": 1.0})
+    monkeypatch.setattr(ClusterNode, "execute_pipeline", real_pipeline)
+    await store.schedule_cooling({"lead-1": 1.0})
     assert may_retry(RedisConnectionError("closed"))
     assert await store.checkpoints() == {"in:0": 4}
