@@ -6,6 +6,7 @@ this class, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from typing import Literal
 
@@ -86,7 +87,8 @@ class Settings(BaseSettings):
         "redis://127.0.0.1:16379/0",
         repr=False,
         description="Redis URL for lead state: `redis://[:password@]host:port/db`, or `rediss://` "
-        "for TLS.",
+        "for TLS. On a Redis Cluster, several nodes' URLs separated by commas: the client starts "
+        "from the first that answers, so a worker still starts while one of them is down.",
     )
     model: str = Field(
         "",
@@ -127,7 +129,7 @@ class Settings(BaseSettings):
     )
     redis_cluster: bool = Field(
         False,
-        description="LEADSCORE_REDIS_URL names a node of a Redis Cluster (Redis 7+): use the "
+        description="LEADSCORE_REDIS_URL names nodes of a Redis Cluster (Redis 7+): use the "
         "cluster client, send each batch to every primary at once as one script call per "
         "primary, and keep checkpoints on each primary (docs/scale-out.md).",
     )
@@ -271,6 +273,11 @@ class Settings(BaseSettings):
             problems.append(
                 "LEADSCORE_KAFKA_SSL_CERTFILE and LEADSCORE_KAFKA_SSL_KEYFILE go together"
             )
+        if len(redis_nodes(self.redis_url)) > 1 and not self.redis_cluster:
+            problems.append(
+                "LEADSCORE_REDIS_URL names several nodes, which only a Redis Cluster takes; "
+                "set LEADSCORE_REDIS_CLUSTER=true or name one Redis"
+            )
         if self.api_token is not None and not self.api_token.get_secret_value().strip():
             problems.append("LEADSCORE_API_TOKEN is empty; unset it or give a token")
         if problems:
@@ -289,3 +296,11 @@ class Settings(BaseSettings):
     @property
     def model_paths(self) -> tuple[str, ...]:
         return tuple(p.strip() for p in self.model.split(",") if p.strip())
+
+
+def redis_nodes(url: str) -> list[str]:
+    """The node URLs ``LEADSCORE_REDIS_URL`` holds: one, or on a cluster several, comma-separated.
+
+    Split only before a scheme, so a comma inside a password stays where it is.
+    """
+    return [part.strip() for part in re.split(r",(?=\s*rediss?://)", url) if part.strip()]

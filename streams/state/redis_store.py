@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import cast
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import parse_url
 from redis.backoff import ExponentialBackoff
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -21,7 +22,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from streams.observability.metrics import Metrics
+from streams.settings import redis_nodes
 from streams.state import record
+from streams.state.cluster_batch import ClusterClient
 from streams.state.cluster_ops import COMMIT, FINISH, ClusterOps
 from streams.state.keys import Keys
 from streams.state.record import StoredLead
@@ -36,15 +39,28 @@ _CHANGED = "changed"  # never a run id: a finish expecting it moves no checkpoin
 def connect(url: str, cluster: bool = False) -> aioredis.Redis:
     """A client that rides out short Redis outages by retrying with backoff.
 
-    With ``cluster``, redis-py's cluster client, reached through the node ``url`` names. It offers
-    every command leadscore uses under the same names, so it is typed as the plain client.
+    With ``cluster``, redis-py's cluster client, reached through the nodes ``url`` names (one, or
+    several comma-separated; credentials and options come from the first). The client asks the
+    first that answers for the cluster's nodes and learns the rest from it: a client started while
+    the only node it was told of is down (failed, or replaced by its replica) cannot reach a
+    cluster that is otherwise fine, so name more than one. It offers every command leadscore uses
+    under the same names, so it is typed as the plain client.
     """
     retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=20)
     if cluster:
-        return cast(
-            aioredis.Redis,
-            RedisCluster.from_url(url, retry=retry, socket_timeout=10, socket_connect_timeout=5),
+        first, *others = redis_nodes(url)
+        seeds = [
+            ClusterNode(str(node.get("host", "localhost")), int(node.get("port", 6379)))
+            for node in map(parse_url, others)
+        ]
+        client = ClusterClient.from_url(
+            first,
+            startup_nodes=seeds or None,
+            retry=retry,
+            socket_timeout=10,
+            socket_connect_timeout=5,
         )
+        return cast(aioredis.Redis, client)
     return aioredis.Redis.from_url(
         url,
         retry=retry,

@@ -7,49 +7,33 @@ outbox is left unsent, every crossing a lead made has its alert on `leads.hot`, 
 more than once always carries the same id.
 
 The tests run on a private stack (own Kafka, own Redis, own ports and data) so that killing and
-restarting services disturbs nothing else. Figures of each run are written to
-`test-artifacts/faults.jsonl` for the record.
+restarting services disturbs nothing else. The harness (starting workers, waiting for the
+checkpoints, the verdict, the figures of each run in `test-artifacts/faults.jsonl`) is
+`tests/support/faults.py`, shared with the cluster fault tests.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import signal
 import subprocess
 import time
-from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
 import redis as redis_sync
 
-from scoring.engine import evaluate
-from scoring.events import parse_event
-from scoring.offline import score_events
 from scoring.simulate import simulate
-from streams.kafka.messages import transition_id
-from streams.modelfile import load_models
-from tests.support.paths import ROOT, STACK
-from tests.support.worker import (
-    WorkerProcess,
-    free_port,
-    jsonl,
-    load_leads,
-    read_topic,
-    run_cli,
-    worker_env,
-)
+from streams.bench.proc import free_port
+from tests.support.faults import FaultRun
+from tests.support.paths import STACK
+from tests.support.worker import run_cli, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
-
-ARTIFACTS = ROOT / "test-artifacts"
 
 
 @dataclass
@@ -106,62 +90,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateStack]:
         subprocess.run([str(STACK), "down"], env=env, capture_output=True)
 
 
-@dataclass
-class Run:
-    """One fault scenario: its events, settings and workers."""
-
-    stack: PrivateStack
-    env: dict[str, str]
-    events: list[dict[str, Any]]
-    logs: Path
-    workers: list[WorkerProcess]
-
-    def worker(self, port: int | None = None) -> WorkerProcess:
-        env = {**self.env, "LEADSCORE_WEB_PORT": str(port or free_port())}
-        worker = WorkerProcess(env, self.logs / f"worker-{len(self.workers)}.log").start()
-        self.workers.append(worker)
-        worker.wait_ready(timeout=90)
-        return worker
-
-    def produce(self) -> None:
-        path = self.logs / "events.jsonl"
-        path.write_bytes(jsonl(self.events))
-        result = run_cli("produce", str(path), env=self.env)
-        assert result.returncode == 0, result.stderr
-
-    def applied(self) -> int:
-        """Records whose effects are checkpointed in Redis (offsets start at 0 on fresh topics)."""
-        client = redis_sync.Redis.from_url(self.stack.redis_url)
-        try:
-            offsets = client.hgetall(f"{self.env['LEADSCORE_REDIS_PREFIX']}:offsets")
-        except redis_sync.ConnectionError:
-            return 0
-        finally:
-            client.close()
-        return sum(int(v) for v in offsets.values())
-
-    def wait_applied(self, count: int, timeout: float = 240) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.applied() >= count:
-                return
-            for worker in self.workers:
-                if worker.process and worker.process.poll() not in (None, -9, -15):
-                    raise AssertionError(worker.tail())
-            time.sleep(0.5)
-        tails = "\n---\n".join(w.tail() for w in self.workers)
-        raise AssertionError(f"applied {self.applied()} of {count}\n{tails}")
-
-    def stop(self) -> None:
-        for worker in self.workers:
-            worker.stop()
-
-
 @pytest.fixture
-def run(stack: PrivateStack, unique: str, tmp_path: Path) -> Iterator[Callable[..., Run]]:
-    made: list[Run] = []
+def run(stack: PrivateStack, unique: str, tmp_path: Path) -> Iterator[Callable[..., FaultRun]]:
+    made: list[FaultRun] = []
 
-    def make(leads: int = 2000, seed: int = 23, **settings: str) -> Run:
+    def make(leads: int = 2000, seed: int = 23, **settings: str) -> FaultRun:
         world = simulate(leads, 30, seed, end=datetime.now(UTC) - timedelta(minutes=1))
         assert len(world.events) >= 20_000 or leads < 2000
         env = worker_env(
@@ -171,7 +104,7 @@ def run(stack: PrivateStack, unique: str, tmp_path: Path) -> Iterator[Callable[.
             LEADSCORE_BATCH_SIZE="200",
             **settings,
         )
-        scenario = Run(stack, env, world.events, tmp_path, [])
+        scenario = FaultRun(stack.kafka_bootstrap, stack.redis_url, env, world.events, tmp_path)
         made.append(scenario)
         return scenario
 
@@ -180,70 +113,7 @@ def run(stack: PrivateStack, unique: str, tmp_path: Path) -> Iterator[Callable[.
         scenario.stop()
 
 
-def verify(scenario: Run, name: str, **facts: Any) -> dict[str, Any]:
-    """The checks every fault test ends with; returns the figures for the record."""
-    at = datetime.now(UTC)
-    models = load_models(None)
-    model = models[0]
-    events = scenario.events
-    expected = {s.lead_id: s for s in score_events((parse_event(e) for e in events), models, at)}
-    unique_events: Counter[str] = Counter(
-        e["lead_id"] for e in {e["event_id"]: e for e in events}.values()
-    )
-
-    stored = load_leads(scenario.stack.redis_url, scenario.env["LEADSCORE_REDIS_PREFIX"], expected)
-    scores = {k: evaluate(v.state(model.name), model, at).score for k, v in stored.items()}
-    wrong = {k: (scores[k], s.score) for k, s in expected.items() if scores[k] != s.score}
-    assert not wrong, (
-        f"{len(wrong)} leads differ from the offline result, e.g. {list(wrong.items())[:5]}"
-    )
-    lost = {
-        k: (len(v.state(model.name).seen), unique_events[k])
-        for k, v in stored.items()
-        if len(v.state(model.name).seen) != unique_events[k]
-    }
-    assert not lost, f"events missing or doubled in state: {list(lost.items())[:5]}"
-    assert not [k for k, v in stored.items() if v.outbox], "unsent outboxes remain"
-
-    hot_topic = scenario.env["LEADSCORE_TOPIC_PREFIX"] + "leads.hot"
-    alerts = [
-        orjson.loads(r.value)
-        for r in asyncio.run(read_topic(scenario.stack.kafka_bootstrap, hot_topic))
-    ]
-    ids_by_transition: dict[tuple[str, str, int], set[str]] = defaultdict(set)
-    for alert in alerts:
-        ids_by_transition[(alert["lead_id"], alert["kind"], alert["crossing"])].add(
-            alert["alert_id"]
-        )
-    assert all(len(ids) == 1 for ids in ids_by_transition.values()), "a repeated alert got a new id"
-    expected_alerts = {
-        transition_id(lead, model.name, "hot", n)
-        for lead, state in ((k, v.state(model.name)) for k, v in stored.items())
-        for n in range(1, state.crossings + 1)
-    }
-    sent = {a["alert_id"] for a in alerts if a["kind"] == "hot"}
-    assert expected_alerts <= sent, f"{len(expected_alerts - sent)} alerts never reached leads.hot"
-    repeats = len(alerts) - len({a["alert_id"] for a in alerts})
-    figures = {
-        "test": name,
-        "events": len(events),
-        "leads": len(expected),
-        "leads_checked": len(scores),
-        "hot_alerts_expected": len(expected_alerts),
-        "hot_alerts_on_topic": len(sent),
-        "messages_on_leads_hot": len(alerts),
-        "repeated_with_same_id": repeats,
-        "lost": 0,
-        "doubled": 0,
-        **facts,
-    }
-    ARTIFACTS.mkdir(exist_ok=True)
-    with (ARTIFACTS / "faults.jsonl").open("ab") as out:
-        out.write(orjson.dumps(figures) + b"\n")
-    return figures
-
-
-def test_worker_killed_three_times(run: Callable[..., Run]) -> None:
+def test_worker_killed_three_times(run: Callable[..., FaultRun]) -> None:
     scenario = run()
     scenario.produce()
     total = len(scenario.events)
@@ -255,10 +125,10 @@ def test_worker_killed_three_times(run: Callable[..., Run]) -> None:
         worker.stop(signal.SIGKILL)
     scenario.worker()
     scenario.wait_applied(total)
-    verify(scenario, "worker_killed_three_times", kills=[round(m, 2) for m in moments])
+    scenario.verify("worker_killed_three_times", kills=[round(m, 2) for m in moments])
 
 
-def test_two_workers_one_killed_mid_stream(run: Callable[..., Run]) -> None:
+def test_two_workers_one_killed_mid_stream(run: Callable[..., FaultRun]) -> None:
     scenario = run()
     first = scenario.worker()
     second = scenario.worker()
@@ -268,11 +138,13 @@ def test_two_workers_one_killed_mid_stream(run: Callable[..., Run]) -> None:
     second.stop(signal.SIGKILL)
     scenario.wait_applied(total)
     assert first.process is not None and first.process.poll() is None
-    verify(scenario, "two_workers_one_killed")
+    scenario.verify("two_workers_one_killed")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["clean", "sigkill"])
-def test_redis_restarted_mid_stream(run: Callable[..., Run], sig: int) -> None:
+def test_redis_restarted_mid_stream(
+    stack: PrivateStack, run: Callable[..., FaultRun], sig: int
+) -> None:
     # the cooling timer runs often, so it is likely to meet Redis while it is still loading (it
     # once stopped the worker there: an error escaping a timer ends a Faust app)
     scenario = run(LEADSCORE_COOLING_INTERVAL="0.1")
@@ -280,62 +152,59 @@ def test_redis_restarted_mid_stream(run: Callable[..., Run], sig: int) -> None:
     scenario.produce()
     total = len(scenario.events)
     scenario.wait_applied(total // 3)
-    scenario.stack.restart("redis", sig)
+    stack.restart("redis", sig)
     scenario.wait_applied(total)
     assert worker.process is not None and worker.process.poll() is None, worker.tail()
-    verify(
-        scenario,
+    scenario.verify(
         f"redis_restarted_{signal.Signals(sig).name}",
         rewinds=worker.metric("leadscore_rewinds_total"),
     )
 
 
-def test_kafka_broker_restarted_mid_stream(run: Callable[..., Run]) -> None:
+def test_kafka_broker_restarted_mid_stream(
+    stack: PrivateStack, run: Callable[..., FaultRun]
+) -> None:
     scenario = run()
     worker = scenario.worker()
     scenario.produce()
     total = len(scenario.events)
     scenario.wait_applied(total // 3)
-    scenario.stack.restart("kafka", signal.SIGTERM)
+    stack.restart("kafka", signal.SIGTERM)
     scenario.wait_applied(total)
     assert worker.process is not None and worker.process.poll() is None, worker.tail()
-    verify(scenario, "kafka_restarted")
+    scenario.verify("kafka_restarted")
 
 
-def test_rebuild_restores_state_after_flushall(run: Callable[..., Run]) -> None:
+def test_rebuild_restores_state_after_flushall(run: Callable[..., FaultRun]) -> None:
     scenario = run()
     worker = scenario.worker()
     scenario.produce()
     scenario.wait_applied(len(scenario.events))
     worker.stop()
-    before = verify(scenario, "before_flushall")
-    client = redis_sync.Redis.from_url(scenario.stack.redis_url)
+    before = scenario.verify("before_flushall")
+    client = redis_sync.Redis.from_url(scenario.redis_url)
     client.flushall()
     assert client.dbsize() == 0
     client.close()
     result = run_cli("rebuild", env=scenario.env)
     assert result.returncode == 0, result.stderr
     assert f"{len(scenario.events)} events applied" in result.stdout.decode()
-    after = verify(scenario, "rebuild_after_flushall")
+    after = scenario.verify("rebuild_after_flushall")
     assert after["leads_checked"] == before["leads_checked"]
 
     # The hysteresis memory is what was announced, so no later alert can reuse an old id.
-    hot_topic = scenario.env["LEADSCORE_TOPIC_PREFIX"] + "leads.hot"
     announced: dict[str, tuple[int, bool]] = {}
-    for message in asyncio.run(read_topic(scenario.stack.kafka_bootstrap, hot_topic)):
-        alert = orjson.loads(message.value)
+    for alert in scenario.alerts():
         announced[alert["lead_id"]] = (alert["crossing"], alert["kind"] == "hot")
 
-    leads = load_leads(
-        scenario.stack.redis_url,
-        scenario.env["LEADSCORE_REDIS_PREFIX"],
-        {e["lead_id"] for e in scenario.events},
-    )
+    leads = scenario.stored()
     restored = {k: (v.state("default").crossings, v.state("default").hot) for k, v in leads.items()}
     assert {k: v for k, v in restored.items() if v != (0, False)} == announced
 
 
-def test_writes_redis_lost_are_replayed_from_the_checkpoints(run: Callable[..., Run]) -> None:
+def test_writes_redis_lost_are_replayed_from_the_checkpoints(
+    stack: PrivateStack, run: Callable[..., FaultRun]
+) -> None:
     """Deterministic form of a Redis crash that lost writes Kafka already counts as consumed.
 
     The worker has applied and committed everything. Then Redis "forgets": every lead is gone and
@@ -349,40 +218,31 @@ def test_writes_redis_lost_are_replayed_from_the_checkpoints(run: Callable[..., 
     scenario.wait_applied(len(scenario.events))
     time.sleep(2)  # let the worker commit its offsets to Kafka too
 
-    client = redis_sync.Redis.from_url(scenario.stack.redis_url)
-    prefix = scenario.env["LEADSCORE_REDIS_PREFIX"]
+    client = redis_sync.Redis.from_url(scenario.redis_url)
+    prefix = scenario.prefix
     leads = list(client.scan_iter(match=f"{prefix}:lead:*", count=1000))
     client.delete(*leads)
     offsets = client.hgetall(f"{prefix}:offsets")
     client.hset(f"{prefix}:offsets", mapping=dict.fromkeys(offsets, 0))
     client.close()
-    scenario.stack.restart("redis", signal.SIGTERM, down_for=0.5)  # clean stop: keeps the loss
+    stack.restart("redis", signal.SIGTERM, down_for=0.5)  # clean stop: keeps the loss
 
     scenario.wait_applied(len(scenario.events))
     assert worker.metric("leadscore_rewinds_total") >= 1
     assert worker.process is not None and worker.process.poll() is None, worker.tail()
-    verify(scenario, "redis_lost_writes_replayed", rewinds=worker.metric("leadscore_rewinds_total"))
     # After the replay no lead may count fewer crossings than were announced, or its next alert
-    # would reuse the id of one already sent.
-    announced = announced_crossings(scenario)
+    # would reuse the id of one already sent. The catch-up follows the replay, so wait for it.
+    announced = scenario.announced_crossings()
     deadline = time.monotonic() + 30
     while True:
-        leads = load_leads(scenario.stack.redis_url, prefix, announced)
+        stored = scenario.stored()
         behind = {
-            k: (v.state("default").crossings, announced[k])
-            for k, v in leads.items()
-            if v.state("default").crossings < announced[k]
+            k: (stored[k].state("default").crossings, n)
+            for k, n in announced.items()
+            if stored[k].state("default").crossings < n
         }
         if not behind or time.monotonic() > deadline:
             break
         time.sleep(1)
     assert not behind, f"leads behind what was announced: {behind}"
-
-
-def announced_crossings(scenario: Run) -> dict[str, int]:
-    hot_topic = scenario.env["LEADSCORE_TOPIC_PREFIX"] + "leads.hot"
-    highest: dict[str, int] = {}
-    for message in asyncio.run(read_topic(scenario.stack.kafka_bootstrap, hot_topic)):
-        alert = orjson.loads(message.value)
-        highest[alert["lead_id"]] = max(highest.get(alert["lead_id"], 0), alert["crossing"])
-    return highest
+    scenario.verify("redis_lost_writes_replayed", rewinds=worker.metric("leadscore_rewinds_total"))

@@ -1,0 +1,171 @@
+"""The fault tests' one harness: a run of real workers over a simulated world, and its verdict.
+
+A :class:`FaultRun` holds the events of one world, the settings of the workers it starts, and the
+Redis they write to: one Redis, or a Redis Cluster named by several of its nodes. Single-Redis and
+cluster fault tests drive it alike (start workers, produce, wait until the checkpoints say the
+events were applied, break something, wait again) and end with :meth:`FaultRun.verify`, which
+judges the stored state and ``leads.hot`` with :func:`~tests.support.outcome.check_outcome` and
+writes the figures to ``test-artifacts/faults.jsonl`` for the record.
+
+Progress is read through the lead store itself (its checkpoints, the oldest of each primary's on
+a cluster), over a client that, like the worker's, starts from any node that answers. While
+Redis does not answer (restarting, a primary failing over) the wait goes on; if that lasts to
+the deadline the failure names the last error rather than a count of nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from redis.exceptions import BusyLoadingError, ClusterDownError, RedisClusterException
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from streams.bench.proc import free_port
+from streams.observability.metrics import Metrics
+from streams.state.keys import Keys
+from streams.state.record import StoredLead
+from streams.state.redis_store import RedisLeadStore, connect
+from tests.support.outcome import check_outcome
+from tests.support.paths import ROOT
+from tests.support.worker import WorkerProcess, jsonl, read_topic, run_cli
+
+__all__ = ["ARTIFACTS", "FaultRun"]
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+# What Redis answers while it restarts or a cluster fails over: wait, do not judge yet. A cluster
+# client that reaches none of its nodes raises the bare RedisClusterException.
+_NOT_YET = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    ClusterDownError,
+    RedisClusterException,
+)
+
+
+@dataclass
+class FaultRun:
+    """One fault scenario: its events, its workers' settings and the workers it started."""
+
+    kafka: str
+    redis_url: str
+    env: dict[str, str]
+    events: list[dict[str, Any]]
+    logs: Path
+    workers: list[WorkerProcess] = field(default_factory=list)
+    _produced: int = 0
+
+    @property
+    def cluster(self) -> bool:
+        return self.env.get("LEADSCORE_REDIS_CLUSTER") == "true"
+
+    @property
+    def prefix(self) -> str:
+        return self.env["LEADSCORE_REDIS_PREFIX"]
+
+    def worker(self, port: int | None = None) -> WorkerProcess:
+        env = {**self.env, "LEADSCORE_WEB_PORT": str(port or free_port())}
+        worker = WorkerProcess(env, self.logs / f"worker-{len(self.workers)}.log").start()
+        self.workers.append(worker)
+        worker.wait_ready(timeout=90)
+        return worker
+
+    def produce(self, events: Sequence[dict[str, Any]] | None = None) -> None:
+        """Publish ``events`` (by default all of the run's) through ``leadscore produce``."""
+        path = self.logs / f"events-{self._produced}.jsonl"
+        self._produced += 1
+        path.write_bytes(jsonl(self.events if events is None else events))
+        result = run_cli("produce", str(path), env=self.env)
+        assert result.returncode == 0, result.stderr
+
+    def _with_store(self) -> tuple[Any, RedisLeadStore]:
+        client = connect(self.redis_url, cluster=self.cluster)
+        return client, RedisLeadStore(client, Keys(self.prefix), 5, Metrics())
+
+    def checkpoints(self) -> dict[str, int]:
+        """Every partition's checkpoint as the worker would rewind to it; raises what Redis does."""
+
+        async def read() -> dict[str, int]:
+            client, store = self._with_store()
+            try:
+                return await store.checkpoints()
+            finally:
+                await client.aclose()
+
+        return asyncio.run(read())
+
+    def applied(self) -> int:
+        """Records whose effects are checkpointed (offsets start at 0 on fresh topics)."""
+        return sum(self.checkpoints().values())
+
+    def wait_applied(
+        self, count: int, timeout: float = 300, exits: tuple[int | None, ...] = (None, -9, -15)
+    ) -> None:
+        """Until ``count`` records are checkpointed; a worker that ended otherwise than ``exits``
+        allows (running, or stopped by the test's SIGKILL or SIGTERM) fails it at once."""
+        deadline = time.monotonic() + timeout
+        seen: int | str = 0
+        while time.monotonic() < deadline:
+            try:
+                seen = self.applied()
+            except _NOT_YET as exc:
+                seen = f"no answer from Redis ({type(exc).__name__}: {exc})"
+            else:
+                if seen >= count:
+                    return
+            for worker in self.workers:
+                assert worker.process is not None
+                assert worker.process.poll() in exits, worker.tail()
+            time.sleep(0.5)
+        tails = "\n---\n".join(w.tail() for w in self.workers)
+        raise AssertionError(f"applied {seen} of {count}\n{tails}")
+
+    def stored(self) -> dict[str, StoredLead]:
+        """Every lead of the run's events as the workers stored it."""
+
+        async def load() -> dict[str, StoredLead]:
+            client, store = self._with_store()
+            try:
+                return await store.load(sorted({e["lead_id"] for e in self.events}))
+            finally:
+                await client.aclose()
+
+        return asyncio.run(load())
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Everything on ``leads.hot``, in order."""
+        hot = self.env["LEADSCORE_TOPIC_PREFIX"] + "leads.hot"
+        return [orjson.loads(r.value) for r in asyncio.run(read_topic(self.kafka, hot))]
+
+    def announced_crossings(self) -> dict[str, int]:
+        """Each lead's highest crossing announced on ``leads.hot``."""
+        highest: dict[str, int] = {}
+        for alert in self.alerts():
+            highest[alert["lead_id"]] = max(highest.get(alert["lead_id"], 0), alert["crossing"])
+        return highest
+
+    def verify(self, name: str, **facts: Any) -> dict[str, Any]:
+        """The checks every fault test ends with (:func:`check_outcome`); the figures, recorded."""
+        stored = self.stored()
+        figures = {
+            "test": name,
+            **check_outcome(self.events, stored, self.alerts()),
+            "leads_checked": len(stored),
+            **facts,
+        }
+        ARTIFACTS.mkdir(exist_ok=True)
+        with (ARTIFACTS / "faults.jsonl").open("ab") as out:
+            out.write(orjson.dumps(figures) + b"\n")
+        return figures
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
