@@ -19,6 +19,7 @@ from tests.support.worker import WorkerProcess, publish_raw, read_topic, run_cli
 
 pytestmark = pytest.mark.integration
 
+
 def _hot(bootstrap: str, prefix: str) -> Counter[tuple[str, str, int]]:
     """Every alert on the routing topic, as (lead, kind, crossing), counted."""
     messages = asyncio.run(read_topic(bootstrap, prefix + "leads.hot"))
