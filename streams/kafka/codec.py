@@ -37,14 +37,23 @@ class Rejection:
     detail: str
 
 
-def decode(value: bytes | None, max_bytes: int, now: datetime | None = None) -> Event | Rejection:
-    """Validate one message value; never raises for bad input."""
+def _unreadable(value: bytes | None, max_bytes: int) -> Rejection | None:
+    """Why a message is refused before it is read (empty, or over the size limit), if it is."""
     if not value:
         return Rejection(RejectReason.EMPTY, "message has no value")
     if len(value) > max_bytes:
         return Rejection(
             RejectReason.TOO_LARGE, f"message is {len(value)} bytes; the limit is {max_bytes}"
         )
+    return None
+
+
+def decode(value: bytes | None, max_bytes: int, now: datetime | None = None) -> Event | Rejection:
+    """Validate one message value; never raises for bad input."""
+    unread = _unreadable(value, max_bytes)
+    if unread is not None:
+        return unread
+    assert value is not None  # _unreadable refuses an empty value
     try:
         return parse_event(value, now=now)
     except EventValidationError as err:
@@ -72,12 +81,10 @@ def decode_call(
     """One analytics-spec call (``scoring.analytics``) as the events it stands for, or the
     reason it is dead-lettered; total, like :func:`decode`. ``received_at`` (the Kafka record's
     time) stamps a call that carries no time of its own, the same on every redelivery."""
-    if not value:
-        return Rejection(RejectReason.EMPTY, "message has no value")
-    if len(value) > max_bytes:
-        return Rejection(
-            RejectReason.TOO_LARGE, f"message is {len(value)} bytes; the limit is {max_bytes}"
-        )
+    unread = _unreadable(value, max_bytes)
+    if unread is not None:
+        return unread
+    assert value is not None  # _unreadable refuses an empty value
     try:
         data = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
