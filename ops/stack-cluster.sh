@@ -4,7 +4,7 @@
 # LEADSCORE_REDIS_CLUSTER_REPLICAS=R (replicas per primary), `ops/stack up` also starts N*(1+R)
 # cluster nodes from Debian's redis-server on ports LEADSCORE_REDIS_CLUSTER_PORT and up, with the
 # same append-only file as the single Redis, joins them with `redis-cli --cluster create` the first
-# time, and `ops/stack env` then names the cluster. A node stopped (or killed) since is started again
+# time, and `ops/stack env` then names the cluster (every node of it). A node stopped (or killed) since is started again
 # on its own data and rejoins by its nodes.conf: that is how the fault tests restart a primary.
 # Each node's cluster bus listens on its port + 10000.
 
@@ -90,8 +90,10 @@ cluster_status() {
   fi
 }
 
-cluster_env() {
+cluster_env() { # every node, so a client started while one is down still finds the cluster
   ((cluster_nodes > 0)) || return 0
-  echo "export LEADSCORE_REDIS_URL=redis://127.0.0.1:$cluster_port/0"
+  local port urls=()
+  for port in $(cluster_ports); do urls+=("redis://127.0.0.1:$port/0"); done
+  echo "export LEADSCORE_REDIS_URL=$(IFS=,; echo "${urls[*]}")"
   echo "export LEADSCORE_REDIS_CLUSTER=true"
 }

@@ -121,6 +121,9 @@ class Summary:
     # Brier score: mean squared error, 0 is perfect) and, per band, expected against observed.
     brier: float | None = None
     reliability: list[dict[str, float]] = field(default_factory=list)
+    # What was scored: "leads", or "accounts" (account outcomes; the counts named ``leads``
+    # then count accounts)
+    subject: str = "leads"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape printed by ``leadscore calibrate --json`` (infinite lift is null)."""
@@ -128,6 +131,7 @@ class Summary:
         return {
             "model": self.model,
             "version": self.version,
+            "subject": self.subject,
             "leads": self.leads,
             "conversions": self.conversions,
             "conversion_rate": round(_rate(self.conversions, self.leads), 6),
@@ -418,15 +422,16 @@ def _fmt_auc(value: float | None) -> str:
 
 def format_text(s: Summary) -> str:
     """A plain-text report for the terminal."""
+    who = s.subject
     lines = [
-        f"model {s.model} v{s.version}: {s.leads} leads, {s.conversions} converted "
+        f"model {s.model} v{s.version}: {s.leads} {who}, {s.conversions} converted "
         f"({_pct(_rate(s.conversions, s.leads))})",
         "",
-        f"{'band (quantile)':<18}{'leads':>8}{'converted':>11}{'rate':>9}",
+        f"{'band (quantile)':<18}{who:>8}{'converted':>11}{'rate':>9}",
     ]
     for b in s.bands:
         lines.append(f"{f'{b.low}-{b.high}':<18}{b.leads:>8}{b.conversions:>11}{_pct(b.rate):>9}")
-    lines += ["", f"{'band (fixed)':<18}{'leads':>8}{'converted':>11}{'rate':>9}"]
+    lines += ["", f"{'band (fixed)':<18}{who:>8}{'converted':>11}{'rate':>9}"]
     for b in s.fixed_bands:
         lines.append(f"{f'{b.low}-{b.high}':<18}{b.leads:>8}{b.conversions:>11}{_pct(b.rate):>9}")
     h = s.hot
@@ -434,15 +439,15 @@ def format_text(s: Summary) -> str:
         "",
         f"lift (top band / bottom band): {_fmt_lift(s.lift)}",
         f"ROC AUC: {_fmt_auc(s.auc)}",
-        f"at or above the hot threshold {h.threshold}: {h.above_leads} leads, "
+        f"at or above the hot threshold {h.threshold}: {h.above_leads} {who}, "
         f"{_pct(_rate(h.above_conversions, h.above_leads))} converted; below: {h.below_leads} "
-        f"leads, {_pct(_rate(h.below_conversions, h.below_leads))} converted",
+        f"{who}, {_pct(_rate(h.below_conversions, h.below_leads))} converted",
     ]
     if s.catch is not None:
         c = s.catch
         lines.append(
             f"to catch {s.catch_share:.0%} of conversions, cut at {c.threshold}: "
-            f"{c.above_leads} leads ({_pct(_rate(c.above_leads, s.leads))} of all) holding "
+            f"{c.above_leads} {who} ({_pct(_rate(c.above_leads, s.leads))} of all) holding "
             f"{c.above_conversions} of {s.conversions} conversions"
         )
     if s.brier is not None:

@@ -199,9 +199,7 @@ class Event(BaseModel):
         " identified as.",
     )
     type: EventType
-    occurred_at: datetime = Field(
-        description="RFC 3339 with a time zone, not before 2000-01-01."
-    )
+    occurred_at: datetime = Field(description="RFC 3339 with a time zone, not before 2000-01-01.")
     account_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_LENGTH)
     properties: dict[str, Any] = Field(default_factory=dict)
 

@@ -39,6 +39,7 @@ _CONDITION_KEYS = ("attribute", "equals", "in", "contains", "range", "exists")
 
 DAY = 86_400.0  # seconds
 
+
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -377,6 +378,41 @@ class AccountsSection(_Strict):
     routing: AccountRouting = Field(default_factory=AccountRouting)
 
 
+# Types a track call may not become: page views come from page calls, profiles from identify and
+# group calls, identifications from an identify carrying both ids.
+_NOT_FROM_TRACK = frozenset({EventType.PAGE_VIEW, EventType.PROFILE_UPDATED, EventType.IDENTIFIED})
+
+
+def check_track_table(table: Mapping[str, Any]) -> dict[str, EventType]:
+    """A track-name table as it is used: each name (1-200 characters) to an engagement type.
+
+    Shared by the model's ``analytics`` section and ``LEADSCORE_TRACK_EVENTS``; raises
+    ``ValueError`` naming the first bad entry.
+    """
+    out: dict[str, EventType] = {}
+    for name, value in table.items():
+        if not isinstance(name, str) or not 0 < len(name) <= 200:
+            raise ValueError("track event names must be strings of 1 to 200 characters")
+        kind = EventType._value2member_map_.get(value) if isinstance(value, str) else None
+        if not isinstance(kind, EventType) or kind in _NOT_FROM_TRACK:
+            allowed = ", ".join(t.value for t in EventType if t not in _NOT_FROM_TRACK)
+            raise ValueError(f"{name!r} must map to one of: {allowed}")
+        out[name] = kind
+    return out
+
+
+class AnalyticsSection(_Strict):
+    """How calls of the common analytics spec become events (``scoring.analytics``): ``track``
+    maps a track call's event name, exactly as sent, to a leadscore event type."""
+
+    track: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("track")
+    @classmethod
+    def _known_types(cls, value: dict[str, Any]) -> dict[str, EventType]:
+        return check_track_table(value)
+
+
 class CalibrationBand(_Strict):
     """Leads scoring ``min`` or more (up to the next band) converted at ``rate``."""
 
@@ -432,6 +468,8 @@ class Model(_Strict):
     calibration: Calibration | None = None
     # Optional: without it the model scores leads only.
     accounts: AccountsSection | None = None
+    # Optional: the track-name table of analytics-spec input (the default model's when absent).
+    analytics: AnalyticsSection | None = None
 
     _compiled: Any = PrivateAttr(default=None)
 
@@ -572,7 +610,6 @@ def default_model() -> Model:
     Parsed once and shared: a model is immutable, and sharing keeps its compiled tables warm.
     """
     return parse_model(_default_text(), source="default.yaml")
-
 
 
 def profile_attributes(model: Model) -> frozenset[str]:

@@ -190,14 +190,14 @@ class Batch:
                 account = self.accounts.get(lead_id)
                 if accounts is not None and account is not None and model.accounts is not None:
                     last = max((r[0] for r in records), default=None)
-                    member = _member(lead_id, state, model, last)
+                    member = lead_member(lead_id, state, model, last)
                     if member is not None:
                         key = (account[0], model.name)
                         accounts.setdefault(key, AccountState(account[0])).update(member)
         return out
 
 
-def _member(lead_id: str, state: LeadState, model: Model, last: float | None) -> Member | None:
+def lead_member(lead_id: str, state: LeadState, model: Model, last: float | None) -> Member | None:
     """The lead as its account sees it: as it stood at its latest event."""
     if last is None:
         return None

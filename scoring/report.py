@@ -209,11 +209,11 @@ def _tiles(s: Summary) -> str:
     hot = s.hot
     hot_rate = hot.above_conversions / hot.above_leads if hot.above_leads else 0.0
     tiles = [
-        (f"{s.leads:,}", "leads scored"),
+        (f"{s.leads:,}", f"{s.subject} scored"),
         (_pct(s.conversions / s.leads if s.leads else 0.0), "converted overall"),
         (lift, "lift: top band vs bottom band"),
         (auc, "ROC AUC (0.5 = coin flip)"),
-        (_pct(hot_rate), f"converted among hot leads (score ≥ {hot.threshold})"),
+        (_pct(hot_rate), f"converted among hot {s.subject} (score ≥ {hot.threshold})"),
     ]
     if s.catch is not None:
         tiles.append((str(s.catch.threshold), f"cut-off catching {s.catch_share:.0%} of deals"))
@@ -226,14 +226,14 @@ def _tiles(s: Summary) -> str:
     )
 
 
-def _band_table(title: str, bands: Sequence[Band]) -> str:
+def _band_table(title: str, bands: Sequence[Band], subject: str = "leads") -> str:
     rows = "".join(
         f"<tr><td>{b.low}-{b.high}</td><td>{b.leads:,}</td><td>{b.conversions:,}</td>"
         f"<td>{_pct(b.rate)}</td></tr>"
         for b in bands
     )
     return (
-        f"<table><caption>{escape(title)}</caption><tr><th>score</th><th>leads</th>"
+        f"<table><caption>{escape(title)}</caption><tr><th>score</th><th>{subject}</th>"
         f"<th>converted</th><th>rate</th></tr>{rows}</table>"
     )
 
@@ -245,7 +245,7 @@ def _rule_table(s: Summary) -> str:
         for r in s.rules
     )
     return (
-        "<table><tr><th>rule</th><th>points</th><th>leads where it fired</th>"
+        f"<table><tr><th>rule</th><th>points</th><th>{s.subject} where it fired</th>"
         f"<th>converted when fired</th><th>converted when not</th></tr>{rows}</table>"
     )
 
@@ -257,27 +257,31 @@ def _section(s: Summary) -> str:
     if s.catch is not None:
         c = s.catch
         catch = (
-            f"<p>To catch {s.catch_share:.0%} of the deals, send leads scoring {c.threshold} or "
-            f"more: {c.above_leads:,} leads ({_pct(c.above_leads / s.leads)} of all) holding "
+            f"<p>To catch {s.catch_share:.0%} of the deals, send {s.subject} scoring "
+            f"{c.threshold} or more: {c.above_leads:,} {s.subject} "
+            f"({_pct(c.above_leads / s.leads)} of all) holding "
             f"{c.above_conversions:,} of {s.conversions:,} conversions.</p>"
         )
+    what = " (accounts)" if s.subject == "accounts" else ""
+    who = s.subject.capitalize()
     return f"""
 <section>
-<h2>Model {escape(s.model)} v{escape(str(s.version))}</h2>
+<h2>Model {escape(s.model)} v{escape(str(s.version))}{what}</h2>
 <div class="verdict {cls}">{verdict}</div>
 {_tiles(s)}
 <div class="charts">
-<figure>{band_chart(s.bands)}<figcaption>Leads split into {len(s.bands)} bands of about equal
-size by score. Healthy models show rising bars, the top band at least twice the bottom
+<figure>{band_chart(s.bands)}<figcaption>{who} split into {len(s.bands)} bands of about
+equal size by score. Healthy models show rising bars, the top band at least twice the bottom
 one.</figcaption></figure>
-<figure>{distribution_chart(s.distribution)}<figcaption>Where converted and not-converted leads
-score. The orange bars should sit further right than the grey ones.</figcaption></figure>
+<figure>{distribution_chart(s.distribution)}<figcaption>Where converted and not-converted
+{s.subject} score. The orange bars should sit further right than the grey ones.
+</figcaption></figure>
 <figure>{calibration_chart(s.bands)}<figcaption>Each point is a band: its average score against
-how often its leads converted. The line should climb from left to right.</figcaption></figure>
+how often its {s.subject} converted. The line should climb from left to right.</figcaption></figure>
 </div>
 {catch}
-<div class="charts">{_band_table("Bands of equal size", s.bands)}
-{_band_table("Fixed score bands", s.fixed_bands)}</div>
+<div class="charts">{_band_table("Bands of equal size", s.bands, s.subject)}
+{_band_table("Fixed score bands", s.fixed_bands, s.subject)}</div>
 {_reliability(s)}
 <h2>Rules: conversion when fired vs not</h2>
 {_rule_table(s)}
@@ -304,7 +308,8 @@ def _reliability(s: Summary) -> str:
 
 def render(summary: Summary, compare: Summary | None = None) -> str:
     """The whole report as an HTML string; ``compare`` adds a second model side by side."""
-    title = f"Lead score calibration: {summary.model} v{summary.version}"
+    kind = "Account" if summary.subject == "accounts" else "Lead"
+    title = f"{kind} score calibration: {summary.model} v{summary.version}"
     parts = [_section(summary)]
     if compare is not None:
         title += f" vs {compare.model} v{compare.version}"
@@ -318,8 +323,9 @@ def render(summary: Summary, compare: Summary | None = None) -> str:
 <title>{escape(title)}</title><style>{_STYLE}</style></head>
 <body><main>
 <h1>{escape(title)}</h1>
-<p class="sub">Each lead is scored as it stood when it entered the pipeline, then compared with
-whether it converted. {summary.leads:,} leads, {summary.conversions:,} converted.</p>
+<p class="sub">Each {kind.lower()} is scored as it stood at its own moment (when it entered the
+pipeline), then compared with whether it converted. {summary.leads:,} {summary.subject},
+{summary.conversions:,} converted.</p>
 {"".join(parts)}
 </main></body></html>
 """

@@ -5,6 +5,12 @@ domain) and *intent* (how close it is to buying). Intent drives what the lead do
 pricing and comparison pages, watch demos and book meetings; browsers read the blog and open emails.
 Whether a lead converts depends on the hidden traits only, never on the model's points, so a scoring
 model can be judged against it honestly. The same seed always produces the same world.
+
+Leads come in companies (accounts) of one to five contacts sharing the company's size, industry and
+mail domain. Some companies are *in market*: their contacts' intent rises together, and such a
+buying group converts as an account more often than a company where one person browses alone.
+Before they identify themselves, some leads browse anonymously (``anonymous_id``), and an
+``identified`` event links the visitor to the lead when the lead first fills in a form.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -70,9 +76,44 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountOutcome:
+    account_id: str
+    converted: bool
+    scored_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Simulation:
     events: list[dict[str, Any]]
     outcomes: list[Outcome]
+    accounts: list[AccountOutcome] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    """What a company's contacts share, and whether it is in market (hidden)."""
+
+    number: int
+    industry: str
+    size: int
+    in_market: bool
+
+    @property
+    def account_id(self) -> str:
+        return f"acct-{self.number:06d}"
+
+    @property
+    def domain(self) -> str:
+        return f"company{self.number}.example"
+
+
+# Share of leads who browse anonymously before they identify themselves (``leadscore simulate``
+# and the demo; ``simulate()`` keeps its worlds all-known unless asked, for the tests that key by
+# lead).
+ANONYMOUS_SHARE = 0.4
+_CONTACTS = ((1, 0.45), (2, 0.25), (3, 0.15), (4, 0.1), (5, 0.05))
+_IN_MARKET = 0.25
+_PAGE_ACTIONS = ("pricing", "competitor_comparison", "integration_docs", "demo", "blog", "other")
 
 
 def _weighted(rng: random.Random, table: tuple[tuple[Any, ...], ...]) -> tuple[Any, ...]:
@@ -111,16 +152,34 @@ def _behaviour(intent: float) -> tuple[tuple[str, float], ...]:
     )
 
 
-def iter_lead(
-    rng: random.Random, index: int, start: datetime, days: float, prefix: str = "lead"
-) -> tuple[list[dict[str, Any]], float, float]:
-    """One lead's events, with its hidden fit and intent (both in 0..1)."""
-    lead_id = f"{prefix}-{index:06d}"
+def new_company(rng: random.Random, number: int) -> Company:
+    """A company: its industry and size, and whether it is in market."""
     industry = _weighted(rng, _INDUSTRIES)[0]
-    title, seniority, _ = _weighted(rng, _TITLES)
     size = max(1, int(math.exp(rng.gauss(5.0, 1.6))))
+    return Company(number, industry, size, rng.random() < _IN_MARKET)
+
+
+def iter_lead(
+    rng: random.Random,
+    index: int,
+    start: datetime,
+    days: float,
+    prefix: str = "lead",
+    company: Company | None = None,
+    anonymous_share: float = 0.0,
+) -> tuple[list[dict[str, Any]], float, float]:
+    """One lead's events, with its hidden fit and intent (both in 0..1).
+
+    With ``company`` the lead shares its firmographics and account; in-market companies raise
+    their contacts' intent. With ``anonymous_share`` that share of leads first browse as an
+    anonymous visitor, identified when their profile is first created.
+    """
+    lead_id = f"{prefix}-{index:06d}"
+    company = company or new_company(rng, index)
+    industry, size = company.industry, company.size
+    title, seniority, _ = _weighted(rng, _TITLES)
     personal = rng.random() < 0.15
-    domain = rng.choice(_PERSONAL) if personal else f"company{index}.example"
+    domain = rng.choice(_PERSONAL) if personal else company.domain
     crm = _weighted(rng, _CRMS)[0]
     fit = (
         _CRM_FIT[crm]
@@ -130,27 +189,45 @@ def iter_lead(
         - 0.3 * personal
     )
     fit = min(max(fit + rng.gauss(0, 0.1), 0.0), 1.0)
-    intent = min(max(rng.betavariate(1.2, 3.0) + 0.25 * (fit - 0.4), 0.0), 1.0)
+    boost = 0.2 if company.in_market else 0.0
+    intent = min(max(rng.betavariate(1.2, 3.0) + 0.25 * (fit - 0.4) + boost, 0.0), 1.0)
 
     events: list[dict[str, Any]] = []
     first = start + timedelta(seconds=rng.random() * days * 86400 * 0.5)
     span = (start + timedelta(days=days) - first).total_seconds()
     seq = 0
+    account = None if personal else company.account_id
 
-    def emit(kind: str, at: datetime, props: dict[str, Any]) -> None:
+    def emit(kind: str, at: datetime, props: dict[str, Any], visitor: str | None = None) -> None:
         nonlocal seq
         seq += 1
+        subject = {"anonymous_id": visitor} if visitor else {"lead_id": lead_id}
         events.append(
             {
                 "event_id": f"{lead_id}-{seq:04d}",
-                "lead_id": lead_id,
+                **subject,
                 "type": kind,
                 "occurred_at": _iso(at),
-                "account_id": None if personal else f"acct-{index:06d}",
+                "account_id": None if visitor else account,
                 "properties": props,
             }
         )
 
+    behaviour = _behaviour(intent)
+    if anonymous_share > 0 and rng.random() < anonymous_share:
+        visitor = f"anon-{lead_id}"
+        browsing = [(a, w) for a, w in behaviour if a.removeprefix("page:") in _PAGE_ACTIONS]
+        earliest = max(start, first - timedelta(days=7))
+        window = (first - earliest).total_seconds()
+        for _ in range(1 + int(rng.expovariate(1.0 / (0.5 + 2 * intent)))):
+            at = earliest + timedelta(seconds=rng.random() * window)
+            for _ in range(1 + int(rng.expovariate(0.6))):
+                at += timedelta(seconds=rng.randint(5, 300))
+                if at >= first:
+                    break
+                path = rng.choice(_PAGES[_weighted(rng, tuple(browsing))[0].removeprefix("page:")])
+                emit("page_view", at, {"path": path}, visitor)
+        emit("identified", first, {"anonymous_id": visitor})
     emit(
         "profile_updated",
         first,
@@ -166,7 +243,6 @@ def iter_lead(
         },
     )
     sessions = 1 + int(rng.expovariate(1.0 / (1.5 + 8 * intent)))
-    behaviour = _behaviour(intent)
     end = start + timedelta(days=days)
     for _ in range(sessions):
         at = first + timedelta(seconds=rng.random() * span)
@@ -195,41 +271,111 @@ def iter_lead(
     return events, fit, intent
 
 
-def iter_world(
-    leads: int, days: float, seed: int, end: datetime | None = None
-) -> Iterator[tuple[list[dict[str, Any]], Outcome]]:
-    """The leads of :func:`simulate` one at a time (events in emission order), to stream to disk."""
+def iter_accounts(
+    leads: int,
+    days: float,
+    seed: int,
+    end: datetime | None = None,
+    anonymous_share: float = 0.0,
+) -> Iterator[tuple[list[tuple[list[dict[str, Any]], Outcome]], AccountOutcome | None]]:
+    """The world company by company: each company's leads (their events and outcomes), and the
+    account's own outcome (None when none of its leads is known to belong to it).
+
+    An account converts as a buying group: more often when the company is in market and the
+    more of its contacts show real intent, whatever any one of them scores."""
     if leads < 1 or days <= 0:
         raise ValueError("leads must be >= 1 and days > 0")
     end = (end or datetime.now(UTC)).astimezone(UTC)
     start = end - timedelta(days=days)
     rng = random.Random(seed)
-    for index in range(leads):
-        lead_events, fit, intent = iter_lead(rng, index, start, days)
-        chance = 1 / (1 + math.exp(-(-4.2 + 2.6 * fit + 4.0 * intent)))
-        last = max(e["occurred_at"] for e in lead_events)
-        converted = rng.random() < chance
-        lead_id = lead_events[0]["lead_id"]
-        yield lead_events, Outcome(lead_id, converted, datetime.fromisoformat(last))
+    index = number = 0
+    while index < leads:
+        company = new_company(rng, number)
+        number += 1
+        contacts = min(_weighted(rng, _CONTACTS)[0], leads - index)
+        group: list[tuple[list[dict[str, Any]], Outcome]] = []
+        members = eager = 0
+        last: datetime | None = None
+        for _ in range(contacts):
+            lead_events, fit, intent = iter_lead(
+                rng, index, start, days, company=company, anonymous_share=anonymous_share
+            )
+            index += 1
+            chance = 1 / (1 + math.exp(-(-4.2 + 2.6 * fit + 4.0 * intent)))
+            stamp = datetime.fromisoformat(max(e["occurred_at"] for e in lead_events))
+            converted = rng.random() < chance
+            lead_id = f"lead-{index - 1:06d}"
+            if any(e.get("account_id") for e in lead_events):
+                members += 1
+                eager += intent > 0.45
+                last = stamp if last is None or stamp > last else last
+            group.append((lead_events, Outcome(lead_id, converted, stamp)))
+        account = None
+        if members and last is not None:
+            odds = -3.2 + 1.6 * company.in_market + 0.9 * eager + 0.3 * (members - 1)
+            account = AccountOutcome(
+                company.account_id, rng.random() < 1 / (1 + math.exp(-odds)), last
+            )
+        yield group, account
 
 
-def simulate(leads: int, days: float, seed: int, end: datetime | None = None) -> Simulation:
+def iter_world(
+    leads: int,
+    days: float,
+    seed: int,
+    end: datetime | None = None,
+    anonymous_share: float = 0.0,
+) -> Iterator[tuple[list[dict[str, Any]], Outcome]]:
+    """The leads of :func:`simulate` one at a time (events in emission order), to stream to disk."""
+    for group, _ in iter_accounts(leads, days, seed, end, anonymous_share):
+        yield from group
+
+
+def simulate(
+    leads: int,
+    days: float,
+    seed: int,
+    end: datetime | None = None,
+    anonymous_share: float = 0.0,
+) -> Simulation:
     """A world of ``leads`` leads active over the ``days`` before ``end``."""
     events: list[dict[str, Any]] = []
     outcomes: list[Outcome] = []
-    for lead_events, outcome in iter_world(leads, days, seed, end):
-        outcomes.append(outcome)
-        events.extend(lead_events)
+    accounts: list[AccountOutcome] = []
+    for group, account in iter_accounts(leads, days, seed, end, anonymous_share):
+        for lead_events, outcome in group:
+            outcomes.append(outcome)
+            events.extend(lead_events)
+        if account is not None:
+            accounts.append(account)
     events.sort(key=lambda e: (e["occurred_at"], e["event_id"]))
-    return Simulation(events, outcomes)
+    return Simulation(events, outcomes, accounts)
 
 
-def live_events(seed: int, leads: int, clock: Iterator[datetime]) -> Iterator[dict[str, Any]]:
-    """An endless stream of events stamped by ``clock``, for the demo producer."""
+def live_events(
+    seed: int,
+    leads: int,
+    clock: Iterator[datetime],
+    anonymous_share: float = ANONYMOUS_SHARE,
+) -> Iterator[dict[str, Any]]:
+    """An endless stream of events stamped by ``clock``, for the demo producer: leads of
+    companies of several contacts, ``anonymous_share`` of them browsing anonymously before they
+    are identified (the benchmark asks for none, to keep measuring what it always did)."""
     rng = random.Random(seed)
     index = 0
+    company = new_company(rng, 0)
     while True:
-        lead_events, _, _ = iter_lead(rng, index % leads, datetime.now(UTC), 1.0, prefix="demo")
+        if index % 3 == 0:  # about three contacts a company
+            company = new_company(rng, (index // 3) % max(leads // 3, 1))
+        lead_events, _, _ = iter_lead(
+            rng,
+            index % leads,
+            datetime.now(UTC),
+            1.0,
+            prefix="demo",
+            company=company,
+            anonymous_share=anonymous_share,
+        )
         index += 1
         for event in lead_events:
             event["occurred_at"] = _iso(next(clock))

@@ -37,4 +37,3 @@ def step(state: LeadState, score: int, thresholds: Thresholds) -> Transition | N
         state.crossings += 1
         return Transition("hot", state.crossings)
     return Transition("cooled", state.crossings)
-

@@ -10,7 +10,7 @@ outside worlds and the tests run exactly what users run.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -86,6 +86,18 @@ def model_summary(rows: Sequence[Row], model: Model, bands: int, share: float) -
         share,
         expected,
     )
+
+
+def account_summary(rows: Sequence[Row], model: Model, bands: int, share: float) -> Summary:
+    """The calibration figures of ``model``'s accounts section over scored accounts: the hot
+    split at its account threshold (100 when it has none), rules read as its account fit rules."""
+    section = model.accounts
+    if section is None:
+        raise ValueError(f"model {model.label} has no accounts section")
+    hot = section.thresholds.hot if section.thresholds.hot is not None else 100
+    points = {r.id: r.points for r in section.fit.rules}
+    found = summarize(rows, model.name, model.version, hot, points, bands, share)
+    return replace(found, subject="accounts")
 
 
 def _at(t: float) -> datetime:

@@ -6,11 +6,15 @@ this class, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from scoring.events import EventType
+from scoring.model import check_track_table
 
 
 class TopicNames:
@@ -20,6 +24,7 @@ class TopicNames:
         "accounts",
         "accounts_hot",
         "activity",
+        "analytics",
         "dlq",
         "emails",
         "hot",
@@ -27,6 +32,7 @@ class TopicNames:
         "page_views",
         "profiles",
         "scores",
+        "shadow",
         "webinars",
     )
 
@@ -36,9 +42,15 @@ class TopicNames:
         self.emails = f"{prefix}engagement.emails"
         self.activity = f"{prefix}engagement.activity"
         self.profiles = f"{prefix}leads.profiles"
+        # Calls of the common analytics spec, one per message (scoring.analytics), from a tool's
+        # own Kafka destination; POST /v1/batch maps them itself and publishes events instead.
+        self.analytics = f"{prefix}engagement.analytics"
         self.hot = f"{prefix}leads.hot"
         self.scores = f"{prefix}leads.scores"
         self.dlq = f"{prefix}leadscore.dlq"
+        # A shadow model's would-be hot alerts and coolings, never read by sales
+        # (LEADSCORE_SHADOW_MODEL, docs/model-changes.md).
+        self.shadow = f"{prefix}leads.shadow"
         # Internal, keyed by anonymous id or by lead: identity links and touches between the
         # worker's two sides (streams.worker.identity). Read by the worker like an input.
         self.identity = f"{prefix}leadscore.identity"
@@ -49,18 +61,18 @@ class TopicNames:
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        """Topics the worker consumes, in a fixed order."""
+        """The topics of leadscore's own events, in a fixed order (see :attr:`consumed`)."""
         return (self.page_views, self.webinars, self.emails, self.activity, self.profiles)
 
     @property
     def consumed(self) -> tuple[str, ...]:
-        """Every topic the worker reads: the event topics, then the internal identity and
-        account topics.
+        """Every topic the worker reads: the event topics, the analytics-spec calls, then the
+        internal identity and account topics.
 
-        Kept forever like the inputs: ``leadscore rebuild`` replays the links, touches and
-        member summaries too.
+        Kept forever like the inputs: ``leadscore rebuild`` replays the calls, the links, the
+        touches and the member summaries too.
         """
-        return (*self.inputs, self.identity, self.accounts)
+        return (*self.inputs, self.analytics, self.identity, self.accounts)
 
     @property
     def internal(self) -> tuple[str, ...]:
@@ -69,7 +81,7 @@ class TopicNames:
 
     @property
     def outputs(self) -> tuple[str, ...]:
-        return (self.hot, self.scores, self.dlq, self.accounts_hot)
+        return (self.hot, self.scores, self.dlq, self.shadow, self.accounts_hot)
 
 
 class Settings(BaseSettings):
@@ -86,12 +98,26 @@ class Settings(BaseSettings):
         "redis://127.0.0.1:16379/0",
         repr=False,
         description="Redis URL for lead state: `redis://[:password@]host:port/db`, or `rediss://` "
-        "for TLS.",
+        "for TLS. On a Redis Cluster, several nodes' URLs separated by commas: the client starts "
+        "from the first that answers, so a worker still starts while one of them is down.",
     )
     model: str = Field(
         "",
         description="Model file(s), comma-separated; several are scored side by side. "
         "Empty: the bundled default model.",
+    )
+    shadow_model: str = Field(
+        "",
+        description="A candidate model file scored beside the active models on live traffic: its "
+        "would-be hot alerts and coolings go to `leads.shadow`, never to `leads.hot`, and "
+        '`leadscore_transitions_total` counts them under `role="shadow"`. Empty: none.',
+    )
+    model_watch_interval: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds between looks at the model files (LEADSCORE_MODEL, "
+        "LEADSCORE_SHADOW_MODEL) for a change on disk, which the worker then reloads as on "
+        "SIGHUP. 0: reload on SIGHUP only.",
     )
     app_id: str = Field(
         "leadscore", description="Faust application id; also the Kafka consumer group."
@@ -114,7 +140,7 @@ class Settings(BaseSettings):
     )
     redis_cluster: bool = Field(
         False,
-        description="LEADSCORE_REDIS_URL names a node of a Redis Cluster (Redis 7+): use the "
+        description="LEADSCORE_REDIS_URL names nodes of a Redis Cluster (Redis 7+): use the "
         "cluster client, send each batch to every primary at once as one script call per "
         "primary, and keep checkpoints on each primary (docs/scale-out.md).",
     )
@@ -145,8 +171,9 @@ class Settings(BaseSettings):
     )
     rescore_on_start: bool = Field(
         True,
-        description="At start, rescore every stored lead when the models (name or version) differ "
-        "from those that last scored them, so a changed threshold is announced at once.",
+        description="At start, and when reloaded models take over, rescore every stored lead if "
+        "the models (name or version) differ from those that last scored them, so a changed "
+        "threshold is announced at once.",
     )
     history_length: int = Field(
         5, ge=0, description="Score changes kept per lead for `GET /leads/{id}` (0: none)."
@@ -171,6 +198,12 @@ class Settings(BaseSettings):
         description="Codec of the batches leadscore publishes: the worker's alerts, score changes "
         "and dead letters, and the events `leadscore produce` and `POST /events` send. Consumers "
         "of them need zstd support (Kafka 2.1+ clients); `gzip` is the codec every client reads.",
+    )
+    track_events: dict[str, str] = Field(
+        default_factory=dict,
+        description="Analytics-spec track event names mapped to event types, as a JSON object "
+        '(`{"Trial Started": "product_usage"}`), on top of the model\'s `analytics.track` table, '
+        "name by name.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level of the worker and the CLI."
@@ -204,6 +237,17 @@ class Settings(BaseSettings):
         None, description="Client certificate, for brokers that require TLS client auth."
     )
     kafka_ssl_keyfile: str | None = Field(None, description="Key of the client certificate.")
+
+    @field_validator("track_events")
+    @classmethod
+    def _track_types(cls, value: dict[str, str]) -> dict[str, str]:
+        check_track_table(value)
+        return value
+
+    @cached_property
+    def track_overrides(self) -> dict[str, EventType]:
+        """``track_events`` with its values as event types."""
+        return check_track_table(self.track_events)
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -240,6 +284,11 @@ class Settings(BaseSettings):
             problems.append(
                 "LEADSCORE_KAFKA_SSL_CERTFILE and LEADSCORE_KAFKA_SSL_KEYFILE go together"
             )
+        if len(redis_nodes(self.redis_url)) > 1 and not self.redis_cluster:
+            problems.append(
+                "LEADSCORE_REDIS_URL names several nodes, which only a Redis Cluster takes; "
+                "set LEADSCORE_REDIS_CLUSTER=true or name one Redis"
+            )
         if self.api_token is not None and not self.api_token.get_secret_value().strip():
             problems.append("LEADSCORE_API_TOKEN is empty; unset it or give a token")
         if problems:
@@ -258,3 +307,11 @@ class Settings(BaseSettings):
     @property
     def model_paths(self) -> tuple[str, ...]:
         return tuple(p.strip() for p in self.model.split(",") if p.strip())
+
+
+def redis_nodes(url: str) -> list[str]:
+    """The node URLs ``LEADSCORE_REDIS_URL`` holds: one, or on a cluster several, comma-separated.
+
+    Split only before a scheme, so a comma inside a password stays where it is.
+    """
+    return [part.strip() for part in re.split(r",(?=\s*rediss?://)", url) if part.strip()]

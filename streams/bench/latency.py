@@ -134,7 +134,7 @@ async def measure(
         await _assign_at_end(outputs, [topics.scores, topics.hot])
         await _assign_at_end(roundtrip, [roundtrip_topic])
         tasks = [asyncio.create_task(read_outputs()), asyncio.create_task(read_roundtrip())]
-        source = live_events(seed=606, leads=leads, clock=_clock())
+        source = live_events(seed=606, leads=leads, clock=_clock(), anonymous_share=0.0)
         started = time.perf_counter()
         produced = 0
         while (elapsed := time.perf_counter() - started) < seconds:

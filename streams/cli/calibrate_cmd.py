@@ -27,8 +27,8 @@ from scoring.events import line_fields
 from scoring.history import History
 from scoring.model import Model
 from scoring.report import render
-from scoring.simulate import iter_world
-from scoring.training import Labelled, TrainingOptions, model_summary, train
+from scoring.simulate import ANONYMOUS_SHARE, iter_accounts
+from scoring.training import Labelled, TrainingOptions, account_summary, model_summary, train
 from streams.cli import app
 from streams.modelfile import load_model
 
@@ -99,8 +99,9 @@ def _parse_converted(value: str) -> bool | None:
 
 def read_outcomes(
     path: Path, history: History
-) -> tuple[list[Labelled], list[tuple[int, str]], int]:
-    """The usable outcome rows, ``(line, reason)`` for the others, and the number of rows read."""
+) -> tuple[list[Labelled], list[tuple[int, str]], int, str]:
+    """The usable outcome rows, ``(line, reason)`` for the others, the number of rows read, and
+    what the rows are about: ``lead`` (a ``lead_id`` column) or ``account`` (``account_id``)."""
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
@@ -111,22 +112,37 @@ def read_outcomes(
     total = 0
     with handle:
         reader = csv.DictReader(handle)
-        missing = {"lead_id", "converted"} - set(reader.fieldnames or [])
+        columns = set(reader.fieldnames or [])
+        if {"lead_id", "account_id"} <= columns:
+            raise _fail(f"{path}: the header has both lead_id and account_id; give one of them")
+        column = "account_id" if "account_id" in columns else "lead_id"
+        subject = column.removesuffix("_id")
+        missing = {column, "converted"} - columns
         if missing:
-            raise _fail(f"{path}: the header needs the column(s) {', '.join(sorted(missing))}")
+            raise _fail(
+                f"{path}: the header needs the column(s) {', '.join(sorted(missing))} "
+                "(lead_id or account_id, converted and optionally scored_at)"
+            )
+        known = history.by_account if subject == "account" else history.by_lead
+        last = history.account_last_event if subject == "account" else history.last_event
         for record in reader:
             total += 1
             line = reader.line_num
-            lead = (record.get("lead_id") or "").strip()
+            key = (record.get(column) or "").strip()
             converted = _parse_converted(record.get("converted") or "")
             stamp = (record.get("scored_at") or "").strip()
-            if not lead:
-                problems.append((line, "lead_id is empty"))
-            elif lead not in history.by_lead:
-                problems.append((line, f"unknown lead {lead!r} (no valid events for it)"))
-            elif lead in first_line:
+            if not key:
+                problems.append((line, f"{column} is empty"))
+            elif key not in known:
                 problems.append(
-                    (line, f"lead {lead!r} is already listed on line {first_line[lead]}")
+                    (line, f"{column}: unknown {subject} {key!r} (no valid events for it)")
+                )
+            elif key in first_line:
+                problems.append(
+                    (
+                        line,
+                        f"{column}: {subject} {key!r} is already listed on line {first_line[key]}",
+                    )
                 )
             elif converted is None:
                 problems.append(
@@ -137,15 +153,23 @@ def read_outcomes(
                     )
                 )
             else:
-                at = _parse_time(stamp) if stamp else history.last_event(lead)
+                at = _parse_time(stamp) if stamp else last(key)
                 if at is None:
                     problems.append(
                         (line, f"scored_at: {stamp!r} is not RFC 3339 with a time zone")
                     )
                     continue
-                first_line[lead] = line
-                used.append((lead, converted, at))
-    return used, problems, total
+                if subject == "account" and not _has_leads(history, key, at):
+                    problems.append((line, f"scored_at: account {key!r} had no leads by then"))
+                    continue
+                first_line[key] = line
+                used.append((key, converted, at))
+    return used, problems, total, subject
+
+
+def _has_leads(history: History, account: str, at: datetime) -> bool:
+    at_s = at.timestamp()
+    return any(history.account_at(lead, at_s) == account for lead in history.by_account[account])
 
 
 def _parse_time(value: str) -> datetime | None:
@@ -170,6 +194,38 @@ def score_rows(history: History, outcomes: Sequence[Labelled], model: Model) -> 
     return rows
 
 
+def account_rows(history: History, outcomes: Sequence[Labelled], model: Model) -> list[Row]:
+    """Each account's score (and fired account fit rules) under ``model`` as of its own moment,
+    from its leads as they stood then (``scoring.accounts``)."""
+    rows = []
+    with _progress() as bar:
+        task = bar.add_task(f"scoring accounts with {model.name}", total=len(outcomes))
+        for n, (account, converted, at) in enumerate(outcomes, start=1):
+            result = history.account_score(account, model, at)
+            fired = frozenset(c.rule for c in result.explanation if c.kind == "fit")
+            rows.append(Row(account, result.score, converted, fired))
+            if n % 1000 == 0:
+                bar.update(task, completed=n)
+    return rows
+
+
+def _summaries(
+    history: History,
+    used: Sequence[Labelled],
+    models: Sequence[Model],
+    subject: str,
+    bands: int,
+    catch: float,
+) -> list[Summary]:
+    """The figures of each model over the outcome rows, for leads or for accounts."""
+    if subject == "lead":
+        return [model_summary(score_rows(history, used, m), m, bands, catch) for m in models]
+    for m in models:
+        if m.accounts is None:
+            raise _fail(f"model {m.label} has no accounts section to score accounts with")
+    return [account_summary(account_rows(history, used, m), m, bands, catch) for m in models]
+
+
 def _report_problems(events: list[tuple[int, str]], outcomes: list[tuple[int, str]]) -> None:
     for number, reason in events:
         typer.echo(f"events line {number}: {reason}", err=True)
@@ -181,7 +237,9 @@ def _report_problems(events: list[tuple[int, str]], outcomes: list[tuple[int, st
 def calibrate(
     events: Path = typer.Option(..., "--events", help="JSON-lines file of events."),
     outcomes: Path = typer.Option(
-        ..., "--outcomes", help="CSV with lead_id, converted and optional scored_at."
+        ...,
+        "--outcomes",
+        help="CSV with lead_id (or account_id), converted and optional scored_at.",
     ),
     model: Path | None = typer.Option(
         None, "--model", "-m", help="Model file (default: built-in)."
@@ -227,21 +285,23 @@ def calibrate(
     base = _load(model)
     other = _load(compare) if compare is not None else None
     history, bad_events = read_events(events)
-    used, bad_rows, total = read_outcomes(outcomes, history)
+    used, bad_rows, total, subject = read_outcomes(outcomes, history)
     _report_problems(bad_events, bad_rows)
     typer.echo(f"used {len(used)} of {total} outcome rows", err=True)
     if not used:
         raise _fail("no usable outcome rows")
+    if fit and subject == "account":
+        raise _fail("--fit learns lead points; it takes lead outcomes, not account outcomes")
     if fit:
         assert out is not None
         norm: Literal["l1", "l2"] = "l1" if penalty == "l1" else "l2"
         options = TrainingOptions(holdout_share, seed, norm, strength, bands, catch, hot_share)
         _fit(history, used, base, out, options)
     else:
-        first = model_summary(score_rows(history, used, base), base, bands, catch)
-        second = (
-            model_summary(score_rows(history, used, other), other, bands, catch) if other else None
+        found = _summaries(
+            history, used, [base, *([other] if other else [])], subject, bands, catch
         )
+        first, second = found[0], (found[1] if len(found) > 1 else None)
         _print(first, second, as_json)
         if report is not None:
             report.write_text(render(first, second), encoding="utf-8")
@@ -307,11 +367,21 @@ def simulate_cmd(
     leads: int = typer.Option(1000, "--leads", min=1, help="Number of leads."),
     days: float = typer.Option(30.0, "--days", min=0.01, help="Days of activity."),
     seed: int = typer.Option(1, "--seed", help="The same seed gives the same world."),
-    out: Path = typer.Option(..., "--out", help="Directory for events.jsonl and outcomes.csv."),
+    out: Path = typer.Option(
+        ..., "--out", help="Directory for events.jsonl, outcomes.csv and accounts.csv."
+    ),
     end: str = typer.Option(DEFAULT_END, "--end", help="When the simulated world ends (RFC 3339)."),
+    anonymous_share: float = typer.Option(
+        ANONYMOUS_SHARE,
+        "--anonymous-share",
+        min=0.0,
+        max=1.0,
+        help="Share of leads who browse anonymously before they are identified.",
+    ),
 ) -> None:
-    """Write a synthetic world: events.jsonl and outcomes.csv, where conversion depends on hidden
-    fit and intent. Deterministic: the same options give byte-identical files."""
+    """Write a synthetic world: events.jsonl, outcomes.csv (per lead) and accounts.csv (per
+    account), where conversion depends on hidden fit, intent and buying groups. Deterministic:
+    the same options give byte-identical files."""
     end_at = _parse_time(end)
     if end_at is None:
         raise _fail("--end must be RFC 3339 with a time zone, e.g. 2026-01-01T00:00:00Z")
@@ -319,23 +389,42 @@ def simulate_cmd(
         out.mkdir(parents=True, exist_ok=True)
         events_file = (out / "events.jsonl").open("wb")
         outcomes_file = (out / "outcomes.csv").open("w", newline="", encoding="utf-8")
+        accounts_file = (out / "accounts.csv").open("w", newline="", encoding="utf-8")
     except OSError as exc:
         raise _fail(f"cannot write to {out}: {exc.strerror or exc}") from None
-    count = converted = 0
-    with events_file, outcomes_file, _progress() as bar:
+    count = converted = n = accounts = 0
+    with events_file, outcomes_file, accounts_file, _progress() as bar:
         task = bar.add_task("simulating", total=leads)
         writer = csv.writer(outcomes_file, lineterminator="\n")
         writer.writerow(["lead_id", "converted", "scored_at"])
-        for n, (lead_events, outcome) in enumerate(iter_world(leads, days, seed, end_at), 1):
-            events_file.write(b"".join(orjson.dumps(e) + b"\n" for e in lead_events))
-            stamp = outcome.scored_at.isoformat().replace("+00:00", "Z")
-            writer.writerow([outcome.lead_id, "true" if outcome.converted else "false", stamp])
-            count += len(lead_events)
-            converted += outcome.converted
-            if n % 1000 == 0:
-                bar.update(task, completed=n)
+        account_writer = csv.writer(accounts_file, lineterminator="\n")
+        account_writer.writerow(["account_id", "converted", "scored_at"])
+        world = iter_accounts(leads, days, seed, end_at, anonymous_share)
+        for group, account in world:
+            for lead_events, outcome in group:
+                events_file.write(b"".join(orjson.dumps(e) + b"\n" for e in lead_events))
+                stamp = _stamp(outcome.scored_at)
+                writer.writerow([outcome.lead_id, _flag(outcome.converted), stamp])
+                count += len(lead_events)
+                converted += outcome.converted
+                n += 1
+                if n % 1000 == 0:
+                    bar.update(task, completed=n)
+            if account is not None:
+                account_writer.writerow(
+                    [account.account_id, _flag(account.converted), _stamp(account.scored_at)]
+                )
+                accounts += 1
     typer.echo(
-        f"wrote {count} events for {leads} leads ({converted} converted) to "
-        f"{out / 'events.jsonl'} and {out / 'outcomes.csv'}",
+        f"wrote {count} events for {leads} leads ({converted} converted) of {accounts} accounts "
+        f"to {out / 'events.jsonl'}, {out / 'outcomes.csv'} and {out / 'accounts.csv'}",
         err=True,
     )
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _stamp(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")

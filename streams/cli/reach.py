@@ -25,7 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streams.errors import Unreachable
 from streams.kafka.clients import kafka_admin, ssl_context
-from streams.settings import Settings
+from streams.settings import Settings, redis_nodes
 
 PROBE_SECONDS = 10.0  # the first call's bound: longer means a black hole, not a slow service
 KAFKA_CHECK = "LEADSCORE_KAFKA_BOOTSTRAP, that Kafka runs there (ops/stack status)"
@@ -33,7 +33,14 @@ REDIS_CHECK = "LEADSCORE_REDIS_URL, that Redis runs there (ops/stack status)"
 
 
 def redis_address(url: str) -> str:
-    """Where a Redis URL points, as ``host:port/db``; the password it may hold is left out."""
+    """Where a Redis URL points, as ``host:port/db``; the password it may hold is left out.
+
+    A cluster's several node URLs give each node's address, comma-separated.
+    """
+    return ", ".join(_node_address(node) for node in redis_nodes(url))
+
+
+def _node_address(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme == "unix":
         return parts.path
@@ -117,12 +124,25 @@ async def probe_kafka(settings: Settings) -> None:
 
 
 async def probe_redis(settings: Settings) -> None:
-    """Raise :class:`Unreachable` unless Redis answers PING within the bound, without retries."""
-    url = settings.redis_url
+    """Raise :class:`Unreachable` unless Redis answers PING within the bound, without retries.
+
+    Of a cluster's several nodes one answering is enough: the client starts from it.
+    """
+    nodes = redis_nodes(settings.redis_url)
+    for n, url in enumerate(nodes):
+        try:
+            await _probe_node(url, redis_address(settings.redis_url))
+            return
+        except Unreachable:
+            if n == len(nodes) - 1:
+                raise
+
+
+async def _probe_node(url: str, where: str) -> None:
+    """PING one node; an error names ``where`` (every node the setting holds)."""
     client = aioredis.Redis.from_url(
         url, socket_connect_timeout=PROBE_SECONDS, socket_timeout=PROBE_SECONDS
     )
-    where = redis_address(url)
     try:
         await client.ping()
     except AuthenticationError as exc:  # never the URL: it holds the password

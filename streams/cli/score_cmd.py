@@ -9,10 +9,12 @@ from pathlib import Path
 import orjson
 import typer
 
+from scoring.analytics import event_lines, track_table
 from scoring.errors import ModelError
 from scoring.offline import score_account_lines
 from streams import parallel_score
 from streams.cli import app
+from streams.cli.setup import settings_or_exit
 from streams.modelfile import load_model, load_models
 
 model_app = typer.Typer(help="Work with model files.", no_args_is_help=True)
@@ -49,6 +51,12 @@ def score(
         "--accounts",
         help="One JSON line per account (and model with an accounts section) instead.",
     ),
+    analytics: bool = typer.Option(
+        False,
+        "--analytics",
+        help="The file holds analytics-spec calls (page, track, identify, group), one per line, "
+        "mapped to events as POST /v1/batch maps them.",
+    ),
 ) -> None:
     """Score a file of events and print one JSON line per lead (and model), sorted by lead id.
 
@@ -73,6 +81,13 @@ def score(
     except OSError as exc:
         typer.echo(f"error: cannot read {events}: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from None
+    refused: list[tuple[int, str]] = []
+    if analytics:
+        table = track_table(models, settings_or_exit().track_overrides)
+        calls = source if isinstance(source, list) else _lines(source)
+        now = datetime.now(UTC)
+        source, refused = event_lines(calls, table, now, now)
+        typer.echo(f"{len(source)} events from {len(calls) - len(refused)} calls", err=True)
     out = sys.stdout.buffer
     if accounts:
         lines = source if isinstance(source, list) else _lines(source)
@@ -84,9 +99,12 @@ def score(
         )
         out.write(b"".join(row[2] + b"\n" for row in rows))
     out.flush()
-    for number, reason in rejected:
+    for number, reason in refused:  # lines of the calls file
         typer.echo(f"line {number}: {reason}", err=True)
-    if rejected:
+    where = "mapped event" if analytics else "line"  # mapped events were checked once already
+    for number, reason in rejected:
+        typer.echo(f"{where} {number}: {reason}", err=True)
+    if rejected or refused:
         raise typer.Exit(1)
 
 

@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from scoring.errors import ModelError
 from scoring.model import Model
-from streams.modelfile import load_models
+from streams.modelfile import load_model, load_models
 from streams.settings import Settings
+from streams.worker.shadow import as_shadow
 
 
 def settings_or_exit() -> Settings:
@@ -26,6 +27,23 @@ def settings_or_exit() -> Settings:
                 message = f"LEADSCORE_{str(problem['loc'][0]).upper()}: {message}"
             typer.echo(message, err=True)  # never the input: it may hold a secret
         raise typer.Exit(2) from None
+
+
+def shadow_or_exit(settings: Settings, models: list[Model]) -> Model | None:
+    """The model ``LEADSCORE_SHADOW_MODEL`` names, if any; every problem on stderr, then exit 2."""
+    if not settings.shadow_model:
+        return None
+    try:
+        shadow = load_model(settings.shadow_model)
+        as_shadow(shadow, models)
+    except ModelError as err:
+        for problem in err.problems:
+            typer.echo(f"LEADSCORE_SHADOW_MODEL: {problem}", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as err:
+        typer.echo(f"LEADSCORE_SHADOW_MODEL: {err}", err=True)
+        raise typer.Exit(2) from None
+    return shadow
 
 
 def models_or_exit(settings: Settings) -> list[Model]:

@@ -18,7 +18,7 @@ from rich.progress import Progress
 
 from streams.cli import app
 from streams.cli.reach import services
-from streams.cli.setup import models_or_exit, settings_or_exit
+from streams.cli.setup import models_or_exit, settings_or_exit, shadow_or_exit
 from streams.kafka.clients import kafka_consumer
 from streams.kafka.publisher import Publisher, validate
 from streams.kafka.topics import ensure_topics
@@ -40,6 +40,7 @@ def worker() -> None:
     """Run the stream worker: consume events, keep lead state in Redis, publish alerts."""
     settings = settings_or_exit()
     models = models_or_exit(settings)
+    shadow = shadow_or_exit(settings, models)
     # Only start-up is checked: a running worker rides out Kafka and Redis outages by itself.
     with services(settings, "worker", kafka=True, redis=True):
         loop = asyncio.new_event_loop()
@@ -63,7 +64,7 @@ def worker() -> None:
             shutdown.arm(settings.session_timeout)
             super()._on_sigint()
 
-    faust_app, _ = create_app(settings, models)
+    faust_app, _ = create_app(settings, models, shadow)
     tune_gc()
     BoundedWorker(
         faust_app, loglevel=settings.log_level.lower(), quiet=True
@@ -293,6 +294,7 @@ def rescore() -> None:
     """
     settings = settings_or_exit()
     models = models_or_exit(settings)
+    shadow = shadow_or_exit(settings, models)
 
     async def run(progress: Callable[[int], None]) -> RescoreReport:
         metrics = Metrics()
@@ -311,12 +313,11 @@ def rescore() -> None:
             # and tells its account what changed, as in the worker
             accounts=RedisLeadStore(client, keys.accounts, settings.history_length, metrics),
             accounts_topic=settings.topics.accounts,
+            shadow=shadow,
         )
         try:
             async with Publisher(settings) as publisher:
-                report = await run_rescore(
-                    store, processor, publisher.send, settings.batch_size, progress
-                )
+                report = await run_rescore(store, processor, publisher.send, progress=progress)
             await store.mark_scored_by(models_label(models))
             return report
         finally:

@@ -4,6 +4,10 @@
   202 when every item was accepted, 422 (with the accepted count) when any was refused; 400 when
   the body is not JSON. Items are judged by the worker's own rules, the future-time limit included
   (:func:`streams.kafka.publisher.validate`), so "accepted" means the worker will score it.
+- ``POST /v1/batch``: calls of the common analytics spec (``{"batch": [...]}``), mapped to events
+  by :mod:`scoring.analytics` and published like ``POST /events``; refused calls are reported by
+  index the same way. ``POST /v1/page``, ``/v1/track``, ``/v1/identify`` and ``/v1/group`` take
+  one call each (its ``type`` may be left out).
 - ``GET /leads/{lead_id}``: score, grade, explanation and recent history, read from Redis. The id
   is one percent-encoded path segment and may hold any character: aiohttp matches routes on the
   path decoded except for ``%2F`` and ``%25``, and decodes those two in the value it hands over, so
@@ -31,9 +35,10 @@ import orjson
 from faust.web import Request, Response, View
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
+from scoring.analytics import track_table
 from scoring.model import Model
 from streams.http.auth import install
-from streams.kafka.publisher import validate
+from streams.kafka.publisher import map_calls, validate
 from streams.worker import accounts, identity
 from streams.worker.processor import score_now
 
@@ -80,6 +85,42 @@ def register(app: faust.App, runtime: Runtime) -> None:
             if bad:
                 payload["errors"] = [{"index": e.index, "error": e.reason} for e in bad]
             return _json(self, payload, 422 if bad else 202)
+
+    async def publish_calls(view: View, items: list[Any]) -> Response:
+        # the table of the models running now: a promotion may have changed it
+        table = track_table(runtime.models, settings.track_overrides)
+        good, bad, accepted = map_calls(items, table, settings.max_event_bytes)
+        if good:
+            await (await runtime.publisher()).publish(good)
+        payload: dict[str, Any] = {"accepted": accepted, "rejected": len(bad), "events": len(good)}
+        if bad:
+            payload["errors"] = [{"index": e.index, "error": e.reason} for e in bad]
+        return _json(view, payload, 422 if bad else 202)
+
+    @app.page("/v1/batch")
+    class AnalyticsBatch(View):
+        async def post(self, request: Request) -> Response:
+            try:
+                parsed = orjson.loads(await request.read())
+            except orjson.JSONDecodeError as exc:
+                return _json(self, {"error": f"body is not valid JSON ({exc})"}, 400)
+            batch = parsed.get("batch") if isinstance(parsed, dict) else None
+            if not isinstance(batch, list):
+                return _json(self, {"error": "the body must be an object with a batch list"}, 400)
+            return await publish_calls(self, batch)
+
+    @app.page("/v1/{call_type:(?:page|track|identify|group)}")
+    class AnalyticsCall(View):
+        async def post(self, request: Request, call_type: str) -> Response:
+            try:
+                parsed = orjson.loads(await request.read())
+            except orjson.JSONDecodeError as exc:
+                return _json(self, {"error": f"body is not valid JSON ({exc})"}, 400)
+            if not isinstance(parsed, dict):
+                return _json(self, {"error": "the body must be one call, a JSON object"}, 400)
+            if parsed.setdefault("type", call_type) != call_type:
+                return _json(self, {"error": f"type must be {call_type} on /v1/{call_type}"}, 400)
+            return await publish_calls(self, [parsed])
 
     @app.page("/leads/{lead_id:[^/]+}")
     class Lead(View):

@@ -8,12 +8,16 @@ raised instead would be read again after every restart and stop the worker for g
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
+import orjson
+
+from scoring.analytics import to_events
 from scoring.errors import EventValidationError
-from scoring.events import Event, parse_event
+from scoring.events import Event, EventType, parse_event
 
 log = logging.getLogger("leadscore.codec")
 
@@ -33,14 +37,23 @@ class Rejection:
     detail: str
 
 
-def decode(value: bytes | None, max_bytes: int, now: datetime | None = None) -> Event | Rejection:
-    """Validate one message value; never raises for bad input."""
+def _unreadable(value: bytes | None, max_bytes: int) -> Rejection | None:
+    """Why a message is refused before it is read (empty, or over the size limit), if it is."""
     if not value:
         return Rejection(RejectReason.EMPTY, "message has no value")
     if len(value) > max_bytes:
         return Rejection(
             RejectReason.TOO_LARGE, f"message is {len(value)} bytes; the limit is {max_bytes}"
         )
+    return None
+
+
+def decode(value: bytes | None, max_bytes: int, now: datetime | None = None) -> Event | Rejection:
+    """Validate one message value; never raises for bad input."""
+    unread = _unreadable(value, max_bytes)
+    if unread is not None:
+        return unread
+    assert value is not None  # _unreadable refuses an empty value
     try:
         return parse_event(value, now=now)
     except EventValidationError as err:
@@ -56,3 +69,32 @@ def decode(value: bytes | None, max_bytes: int, now: datetime | None = None) -> 
 
 def _is_json_problem(err: EventValidationError) -> bool:
     return any(p.location == "" and p.reason.startswith("not valid JSON") for p in err.problems)
+
+
+def decode_call(
+    value: bytes | None,
+    max_bytes: int,
+    table: Mapping[str, EventType],
+    received_at: float,
+    now: datetime | None = None,
+) -> list[Event] | Rejection:
+    """One analytics-spec call (``scoring.analytics``) as the events it stands for, or the
+    reason it is dead-lettered; total, like :func:`decode`. ``received_at`` (the Kafka record's
+    time) stamps a call that carries no time of its own, the same on every redelivery."""
+    unread = _unreadable(value, max_bytes)
+    if unread is not None:
+        return unread
+    assert value is not None  # _unreadable refuses an empty value
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return Rejection(RejectReason.NOT_JSON, f"not valid JSON ({exc})")
+    try:
+        return to_events(data, table, datetime.fromtimestamp(received_at, UTC), now)
+    except EventValidationError as err:
+        return Rejection(RejectReason.INVALID, str(err))
+    except RecursionError:
+        return Rejection(RejectReason.NOT_JSON, "JSON nested too deeply")
+    except Exception as exc:  # a mapping gap must cost one message, never the worker
+        log.error("an analytics call could not be mapped (%s); dead-lettered", type(exc).__name__)
+        return Rejection(RejectReason.INVALID, f"could not be mapped ({type(exc).__name__})")

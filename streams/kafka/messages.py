@@ -34,6 +34,8 @@ class Channel(StrEnum):
     # Internal: leads' summaries and departures for their accounts (streams.worker.accounts).
     ACCOUNT = "account"
     ACCOUNTS_HOT = "accounts_hot"
+    # A shadow model's would-be alerts: compared by an operator, never routed to sales.
+    SHADOW = "shadow"
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,4 +197,3 @@ def dead_letter(
 
 def _header_bytes(headers: list[tuple[str, bytes]]) -> int:
     return sum(len(name.encode()) + len(value) + 10 for name, value in headers)
-

@@ -1,4 +1,5 @@
-"""Validating and publishing events, for ``leadscore produce`` and ``POST /events``.
+"""Validating and publishing events, for ``leadscore produce``, ``POST /events`` and
+``POST /v1/batch`` (analytics-spec calls, mapped to events here).
 
 Valid events are published as the producer sent them (the original bytes), keyed by ``lead_id``
 (``anonymous_id`` for an anonymous visitor), on the topic of their type; invalid ones are reported
@@ -9,15 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 
 import orjson
 
+from scoring.analytics import to_events, wire
 from scoring.errors import EventValidationError, Problem
-from scoring.events import Event, parse_event
+from scoring.events import Event, EventType, parse_event
 from streams.kafka.clients import kafka_producer
 from streams.kafka.messages import Channel, OutMessage
 from streams.kafka.topics import topic_for
@@ -83,6 +85,43 @@ def validate(
     return good, bad
 
 
+def map_calls(
+    items: Iterable[object],
+    table: Mapping[str, EventType],
+    max_bytes: int,
+    *,
+    now: datetime | None = None,
+) -> tuple[list[tuple[Event, bytes]], list[ItemError], int]:
+    """Analytics-spec calls (``scoring.analytics``) as events to publish, the calls refused by
+    index, and how many calls were accepted. All or none of a call's events are kept, and each
+    within ``max_bytes`` as the worker requires; ``now`` stamps calls without a time."""
+    when = now or datetime.now(UTC)
+    good: list[tuple[Event, bytes]] = []
+    bad: list[ItemError] = []
+    accepted = 0
+    for index, item in enumerate(items):
+        try:
+            events = to_events(item, table, when, when)
+            encoded = [(event, wire(event)) for event in events]
+            for _, data in encoded:
+                if len(data) > max_bytes:
+                    reason = f"an event of this call is {len(data)} bytes; the limit is {max_bytes}"
+                    raise EventValidationError([Problem("", reason)])
+        except EventValidationError as err:
+            bad.append(ItemError(index, str(err)))
+            continue
+        except RecursionError:
+            bad.append(ItemError(index, "nested too deeply"))
+            continue
+        except Exception as exc:  # a mapping bug must cost one call, not the whole request
+            log.warning("mapping an analytics call raised %s; refused it", type(exc).__name__)
+            bad.append(ItemError(index, f"call could not be mapped ({type(exc).__name__})"))
+            continue
+        good.extend(encoded)
+        accepted += 1
+    return good, bad, accepted
+
+
 class Publisher:
     """An idempotent aiokafka producer that routes events to their topics."""
 
@@ -133,6 +172,7 @@ class Publisher:
             Channel.IDENTITY: topics.identity,
             Channel.ACCOUNT: topics.accounts,
             Channel.ACCOUNTS_HOT: topics.accounts_hot,
+            Channel.SHADOW: topics.shadow,
         }
         pending = [
             await self.producer.send(

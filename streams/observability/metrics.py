@@ -41,7 +41,11 @@ class Metrics:
             registry=r,
         )
         self.transitions = Counter(
-            "leadscore_transitions", "Hot alerts and coolings emitted.", ["kind"], registry=r
+            "leadscore_transitions",
+            "Hot alerts and coolings, by model; role is `shadow` for the shadow model's would-be "
+            "ones (on leads.shadow), `active` for those sent to sales.",
+            ["kind", "model", "role"],
+            registry=r,
         )
         self.account_transitions = Counter(
             "leadscore_account_transitions",

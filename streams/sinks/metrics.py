@@ -90,9 +90,7 @@ class Liveness:
         return 200, {"status": "ok", "assigned_partitions": self.assigned}
 
 
-async def serve(
-    metrics: SinkMetrics, liveness: Liveness, host: str, port: int
-) -> web.AppRunner:
+async def serve(metrics: SinkMetrics, liveness: Liveness, host: str, port: int) -> web.AppRunner:
     """Start ``/metrics`` and ``/healthz`` on ``host:port``; the caller cleans the runner up."""
 
     async def metrics_view(request: web.Request) -> web.Response:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, PipelineCommand, RedisCluster
 from redis.exceptions import (
     AskError,
     ClusterDownError,
@@ -29,7 +29,14 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["UNREACHABLE", "SlotCommand", "refresh_slot_map", "run_by_node", "run_pipelined"]
+__all__ = [
+    "UNREACHABLE",
+    "ClusterClient",
+    "SlotCommand",
+    "refresh_slot_map",
+    "run_by_node",
+    "run_pipelined",
+]
 
 # Errors after which the command is sent again alone, through the cluster client's own routing.
 _RESEND = (
@@ -45,6 +52,38 @@ _RESEND = (
 
 # Errors that say a node is down or failing over rather than that the slot map is out of date.
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError, OSError)
+
+
+class ClusterClient(RedisCluster):
+    """redis-py's cluster client, with a connection closed under a command counted as lost.
+
+    On a connection error, or a cluster that answers CLUSTERDOWN, the client disconnects a node's
+    connections (or all of them) while other commands may be using them, e.g. the Redis watch's
+    ``INFO`` and a rewind's checkpoint reads during a primary's restart. The command whose
+    connection went then fails inside redis-py with AttributeError on the closed connection's
+    writer or reader, which the worker would take for a bug and stop on (seen in a fault test).
+    For the caller it is a lost connection like any other: retried.
+    """
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **kwargs)
+        except AttributeError as exc:
+            raise RedisConnectionError(f"connection closed under {args[0]!s}: {exc}") from exc
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> ClusterPipeline:
+        super().pipeline(transaction, shard_hint)  # its checks of the arguments
+        return _Pipeline(self, transaction)  # type: ignore[abstract]  # the stub, not the class
+
+
+class _Pipeline(ClusterPipeline):
+    """The cluster client's pipeline (cooling schedule, expiries), likewise."""
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
+        try:
+            return await super().execute(raise_on_error, allow_redirections)
+        except AttributeError as exc:
+            raise RedisConnectionError(f"connection closed under a pipeline: {exc}") from exc
 
 
 async def refresh_slot_map(client: RedisCluster) -> None:

@@ -124,6 +124,10 @@ class MemoryLeadStore:
             else:
                 cooling[lead_id] = at
 
+    async def cooling_times(self, lead_ids: Sequence[str]) -> dict[str, float]:
+        cooling = self.server.cooling
+        return {lead_id: cooling[lead_id] for lead_id in lead_ids if lead_id in cooling}
+
     async def due_for_cooling(self, now: float, limit: int) -> list[str]:
         # Redis orders a sorted set by score, then by member bytes
         cooling = self.server.cooling

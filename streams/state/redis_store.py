@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import cast
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import parse_url
 from redis.backoff import ExponentialBackoff
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -21,7 +22,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from streams.observability.metrics import Metrics
+from streams.settings import redis_nodes
 from streams.state import record
+from streams.state.cluster_batch import ClusterClient
 from streams.state.cluster_ops import COMMIT, FINISH, ClusterOps
 from streams.state.keys import Keys
 from streams.state.record import StoredLead
@@ -29,21 +32,35 @@ from streams.state.store import LeadWrite
 
 __all__ = ["RedisLeadStore", "connect"]
 
+SCAN_COUNT = 10_000  # keys looked at per SCAN step: a few milliseconds of Redis, few round trips
 _CHANGED = "changed"  # never a run id: a finish expecting it moves no checkpoint
 
 
 def connect(url: str, cluster: bool = False) -> aioredis.Redis:
     """A client that rides out short Redis outages by retrying with backoff.
 
-    With ``cluster``, redis-py's cluster client, reached through the node ``url`` names. It offers
-    every command leadscore uses under the same names, so it is typed as the plain client.
+    With ``cluster``, redis-py's cluster client, reached through the nodes ``url`` names (one, or
+    several comma-separated; credentials and options come from the first). The client asks the
+    first that answers for the cluster's nodes and learns the rest from it: a client started while
+    the only node it was told of is down (failed, or replaced by its replica) cannot reach a
+    cluster that is otherwise fine, so name more than one. It offers every command leadscore uses
+    under the same names, so it is typed as the plain client.
     """
     retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=20)
     if cluster:
-        return cast(
-            aioredis.Redis,
-            RedisCluster.from_url(url, retry=retry, socket_timeout=10, socket_connect_timeout=5),
+        first, *others = redis_nodes(url)
+        seeds = [
+            ClusterNode(str(node.get("host", "localhost")), int(node.get("port", 6379)))
+            for node in map(parse_url, others)
+        ]
+        client = ClusterClient.from_url(
+            first,
+            startup_nodes=seeds or None,
+            retry=retry,
+            socket_timeout=10,
+            socket_connect_timeout=5,
         )
+        return cast(aioredis.Redis, client)
     return aioredis.Redis.from_url(
         url,
         retry=retry,
@@ -239,7 +256,7 @@ class RedisLeadStore:
     async def lead_ids(self) -> AsyncIterator[str]:
         """Every stored lead id, by SCAN (never a blocking KEYS); an id may come more than once."""
         for pattern in self.keys.lead_patterns():
-            async for key in self.client.scan_iter(match=pattern, count=1000):
+            async for key in self.client.scan_iter(match=pattern, count=SCAN_COUNT):
                 lead_id = self.keys.lead_id_of(key)
                 if lead_id is not None:
                     yield lead_id
@@ -277,6 +294,13 @@ class RedisLeadStore:
             if drop:
                 pipe.zrem(self.keys.cooling, *drop)
             await pipe.execute()
+
+    async def cooling_times(self, lead_ids: Sequence[str]) -> dict[str, float]:
+        """One ``ZMSCORE`` for them all (the schedule is one key, on one node of a cluster)."""
+        if not lead_ids:
+            return {}
+        found = await self.client.zmscore(self.keys.cooling, list(lead_ids))
+        return {i: float(t) for i, t in zip(lead_ids, found, strict=True) if t is not None}
 
     async def due_for_cooling(self, now: float, limit: int) -> list[str]:
         ids = await self.client.zrangebyscore(self.keys.cooling, "-inf", now, start=0, num=limit)

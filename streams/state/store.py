@@ -91,6 +91,10 @@ class LeadStore(Protocol):
         """Record when each hot lead will cool (None: not hot, drop it from the schedule)."""
         ...
 
+    async def cooling_times(self, lead_ids: Sequence[str]) -> dict[str, float]:
+        """When each of these leads is scheduled to cool, for those in the schedule."""
+        ...
+
     async def due_for_cooling(self, now: float, limit: int) -> list[str]:
         """Up to ``limit`` leads due to cool by ``now`` (epoch seconds), the earliest first."""
         ...

@@ -9,6 +9,8 @@ single events. This module only wires the parts together; what they share is the
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +27,9 @@ from streams.worker.runtime import Runtime
 __all__ = ["Runtime", "create_app"]
 
 
-def create_app(settings: Settings, models: Sequence[Model]) -> tuple[faust.App, Runtime]:
+def create_app(
+    settings: Settings, models: Sequence[Model], shadow: Model | None = None
+) -> tuple[faust.App, Runtime]:
     """Build the Faust app and its runtime; nothing connects until the worker starts."""
     app = faust.App(
         # Faust's own group (for its bookkeeping) is kept apart from the scoring group, which is
@@ -44,7 +48,7 @@ def create_app(settings: Settings, models: Sequence[Model]) -> tuple[faust.App, 
         broker_heartbeat_interval=settings.heartbeat_interval,
         **faust_options(settings),
     )
-    runtime = Runtime(app, settings, models)
+    runtime = Runtime(app, settings, models, shadow)
 
     @app.service
     class ScoringConsumer(BatchConsumer):
@@ -63,6 +67,23 @@ def create_app(settings: Settings, models: Sequence[Model]) -> tuple[faust.App, 
         await runtime.retrying("rescore", runtime.rescore_if_models_changed)
         await runtime.cool()
 
+    reloads: set[asyncio.Task[None]] = set()  # held until done: the loop keeps only weak ones
+
+    def on_sighup() -> None:
+        task = asyncio.ensure_future(runtime.reload_and_promote("SIGHUP"))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def reload_on_sighup() -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_sighup)
+
+    if settings.model_watch_interval > 0:
+
+        @app.timer(settings.model_watch_interval, name="watch-models")  # type: ignore[untyped-decorator]
+        async def watch_models() -> None:
+            if runtime.models_changed_on_disk():
+                await runtime.reload_and_promote("a model file changed")
 
     register(app, runtime)
 

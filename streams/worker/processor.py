@@ -19,16 +19,18 @@ from typing import Any
 
 import orjson
 
+from scoring.analytics import track_table
 from scoring.compiled import compiled
-from scoring.engine import Score, apply_event, cools_at, evaluate, update_hot
+from scoring.engine import Score, apply_event, cools_at, evaluate, quick_score, update_hot
 from scoring.events import Event, EventType
 from scoring.explain import Contribution
 from scoring.fit import email_domain
 from scoring.identity import combine
 from scoring.model import Model, profile_attributes
+from scoring.state import LeadState
 from streams.errors import StateConflict
 from streams.kafka import messages
-from streams.kafka.codec import Rejection, RejectReason, decode
+from streams.kafka.codec import Rejection, RejectReason, decode, decode_call
 from streams.kafka.messages import Channel, OutMessage
 from streams.observability.metrics import Metrics
 from streams.state import record as lead_record
@@ -37,6 +39,7 @@ from streams.state.store import LeadStore, LeadWrite
 from streams.worker import accounts as account_side
 from streams.worker import identity
 from streams.worker.cache import LeadCache
+from streams.worker.shadow import as_shadow
 
 MAX_ATTEMPTS = 8
 
@@ -117,11 +120,11 @@ class Processor:
         anonymous_ttl: float = 90 * 86400.0,
         accounts: LeadStore | None = None,
         accounts_topic: str | None = None,
+        analytics_topic: str | None = None,
+        track_overrides: Mapping[str, EventType] | None = None,
+        shadow: Model | None = None,
     ) -> None:
-        if not models:
-            raise ValueError("at least one model is needed")
         self.store = store
-        self.models = tuple(models)
         self.metrics = metrics
         self.max_event_bytes = max_event_bytes
         self.clock = clock
@@ -144,18 +147,38 @@ class Processor:
         # (streams.worker.accounts).
         self.accounts = accounts
         self.accounts_topic = accounts_topic
-        self._with_accounts = accounts is not None and any(
-            m.accounts is not None for m in self.models
-        )
-        # Each model's state keeps only the profile attributes that model reads: less memory, and
-        # no e-mail address in Redis when rules read only its domain (docs/architecture.md,
-        # "Memory").
-        self._profile_keep = {m.name: profile_attributes(m) for m in self.models}
-        self._profile_keep_all = frozenset().union(*self._profile_keep.values())
+        # Analytics-spec calls (scoring.analytics): each message stands for zero or more events,
+        # mapped with the models' track-name table and these overrides on top.
+        self.analytics_topic = analytics_topic
+        self.track_overrides = dict(track_overrides or {})
+        self.use_models(models, shadow)
         # label lookups cost a microsecond each; an event type's counter is looked up once
         self._consumed = functools.cache(self.metrics.events_consumed.labels)
         self._read_cache = self.metrics.lead_reads.labels("cache")
         self._read_redis = self.metrics.lead_reads.labels("redis")
+
+    def use_models(self, models: Sequence[Model], shadow: Model | None = None) -> None:
+        """Score with ``models`` (and ``shadow``, see :mod:`streams.worker.shadow`) from now on.
+
+        Only between batches: a batch is scored by one set of models. The lead cache is dropped,
+        since its leads were shaped by the models before (which profile attributes they keep).
+        """
+        if not models:
+            raise ValueError("at least one model is needed")
+        self.models = tuple(models)
+        self.shadow = as_shadow(shadow, self.models) if shadow is not None else None
+        # The active models, then the shadow: every model whose state a lead keeps.
+        self.scoring = (*self.models, self.shadow) if self.shadow else self.models
+        # Each model's state keeps only the profile attributes that model reads: less memory, and
+        # no e-mail address in Redis when rules read only its domain (docs/architecture.md,
+        # "Memory").
+        self._profile_keep = {m.name: profile_attributes(m) for m in self.scoring}
+        self._profile_keep_all = frozenset().union(*self._profile_keep.values())
+        self.track_table = track_table(self.models, self.track_overrides)
+        self._with_accounts = self.accounts is not None and any(
+            m.accounts is not None for m in self.models
+        )
+        self.cache.clear()
 
     async def process(self, records: Iterable[ConsumedRecord]) -> BatchOutcome:
         now = self.clock()
@@ -186,17 +209,25 @@ class Processor:
                 else:
                     news.setdefault(message.account_id, []).append(message)
                 continue
-            decoded = decode(record.value, self.max_event_bytes, now_dt)
-            if isinstance(decoded, Rejection):
-                self._reject(outcome, record, decoded.reason, decoded.detail)
-                continue
-            outcome.events += 1
-            consumed[decoded.type] = consumed.get(decoded.type, 0) + 1
-            if decoded.lead_id is None:
-                if self.visitors is not None:
-                    visits.events.setdefault(decoded.key, []).append(decoded)
-                continue  # without a visitor store: kept in the retained topic, not merged
-            by_lead.setdefault(decoded.lead_id, []).append((decoded, record))
+            events: list[Event | Rejection]
+            if record.topic == self.analytics_topic:
+                mapped = decode_call(
+                    record.value, self.max_event_bytes, self.track_table, record.timestamp, now_dt
+                )
+                events = [mapped] if isinstance(mapped, Rejection) else list(mapped)
+            else:
+                events = [decode(record.value, self.max_event_bytes, now_dt)]
+            for decoded in events:
+                if isinstance(decoded, Rejection):
+                    self._reject(outcome, record, decoded.reason, decoded.detail)
+                    continue
+                outcome.events += 1
+                consumed[decoded.type] = consumed.get(decoded.type, 0) + 1
+                if decoded.lead_id is None:
+                    if self.visitors is not None:
+                        visits.events.setdefault(decoded.key, []).append(decoded)
+                    continue  # without a visitor store: kept in the retained topic, not merged
+                by_lead.setdefault(decoded.lead_id, []).append((decoded, record))
         if visits.events or visits.links:
             await self._update_visitors(visits, outcome)
         for lead_id in visits.touches:
@@ -244,7 +275,7 @@ class Processor:
                 for event in kept:
                     account_side.note_event(stored, event)
                 touches = identity.plan_visitor(
-                    stored, kept, visits.links.get(visitor, []), self.models
+                    stored, kept, visits.links.get(visitor, []), self.scoring
                 )
                 new = touches if touches is not None and self.emit else []
                 outbox = stored.outbox + new
@@ -338,6 +369,20 @@ class Processor:
             raise StateConflict(f"{len(pending)} accounts kept changing under us; retry the batch")
         await store.schedule_cooling(cooling)
 
+    async def rescore(self, lead_ids: Iterable[str]) -> BatchOutcome:
+        """Re-evaluate leads under the current models, writing only those whose outcome moved.
+
+        Like :meth:`tick`, but a lead whose score, grade and hot state are what its record says
+        (no crossing, no cooling, nothing left in its outbox) is neither written nor announced:
+        after a model change most leads are untouched by it, and skipping them is what makes a
+        rescore of every lead cheap. Hot leads still get their cooling time refreshed (a new
+        re-arm level moves it), which needs no write of the record.
+        """
+        outcome = BatchOutcome()
+        leads: dict[str, list[tuple[Event, ConsumedRecord]]] = {lead: [] for lead in lead_ids}
+        await self._update(leads, self.clock(), outcome, force=True, settle=True)
+        return outcome
+
     async def confirm(self, outcome: BatchOutcome) -> bool:
         """Call after every message of ``outcome`` was acknowledged by Kafka.
 
@@ -372,10 +417,14 @@ class Processor:
         *,
         force: bool,
         touches: Mapping[str, list[identity.IdentityMessage]] | None = None,
+        settle: bool = False,
     ) -> None:
         pending = dict(by_lead)
         touches = touches or {}
         cooling: dict[str, float | None] = {}
+        # A rescore reads when each lead is due to cool: most hot leads keep that time, and
+        # checking it costs one evaluation where finding it anew costs thirty.
+        scheduled = await self.store.cooling_times(list(pending)) if settle else {}
         for _ in range(MAX_ATTEMPTS):
             loaded = self.cache.take(pending)
             self._read_cache.inc(len(loaded))
@@ -386,7 +435,14 @@ class Processor:
             members = await self._members(loaded, pending, touches)
             plans = {
                 lead: self.plan(
-                    loaded[lead], pending[lead], now, force, touches.get(lead, []), members
+                    loaded[lead],
+                    pending[lead],
+                    now,
+                    force,
+                    touches.get(lead, []),
+                    members,
+                    settle=settle,
+                    scheduled=scheduled.get(lead),
                 )
                 for lead in pending
             }
@@ -436,18 +492,22 @@ class Processor:
         force: bool,
         touches: Sequence[identity.IdentityMessage] = (),
         visitors: Mapping[str, StoredLead] | None = None,
+        settle: bool = False,
+        scheduled: float | None = None,
     ) -> _Plan:
         """Apply ``events`` to ``stored`` in place and say what to write and send; no I/O.
 
         ``touches`` update which visitors count toward the lead, and ``visitors`` holds their
-        records (see :mod:`streams.worker.identity`). Public for tools that build lead records
-        without a worker (``ops/train-dictionary``).
+        records (see :mod:`streams.worker.identity`). With ``settle`` (a rescore), a lead whose
+        outcome did not move is not written, and ``scheduled``, when the lead is due to cool, is
+        kept if it is still no later than the models say. Public for tools that build lead
+        records without a worker (``ops/train-dictionary``).
         """
         latest: tuple[Event, ConsumedRecord | None] | None = None
         links: list[list[Any]] = []
         for event, record in events:
             applied = False
-            for model in self.models:
+            for model in self.scoring:
                 kept = _minimal_profile(event, self._profile_keep[model.name])
                 applied |= apply_event(stored.state(model.name), kept, model)
             if applied:
@@ -474,14 +534,15 @@ class Processor:
         emitted = datetime.fromtimestamp(now, UTC)
         produced: list[list[Any]] = []
         origins: list[float] = []
-        changed = False
+        changed = moved = False
         cooling_at: float | None = None
         reschedule = force  # whether the cooling schedule of this lead needs writing
         tipping = latest[0] if latest else None
         visiting = identity.members(stored) if visitors else []
         members = [visitors[a] for a in visiting if visitors and a in visitors]
         combined: dict[str, Any] = {}
-        for model in self.models:
+        for model in self.scoring:
+            shadow = model is self.shadow
             own = stored.state(model.name)
             state = (
                 combine(own, [m.state(model.name) for m in members], compiled(model))
@@ -496,29 +557,41 @@ class Processor:
             previous = stored.summaries.get(model.name)
             if summary != previous:
                 stored.summaries[model.name] = summary
+            if summary != previous and not shadow:  # a shadow sends only its would-be alerts
                 changed = True
                 payload = messages.score_change(score, tipping.event_id if tipping else None)
                 produced.append([Channel.SCORES.value, _text(payload)])
             if transition is not None:
-                reschedule = True
-                self.metrics.transitions.labels(transition.kind).inc()
+                reschedule = moved = True
+                role = "shadow" if shadow else "active"
+                self.metrics.transitions.labels(transition.kind, model.name, role).inc()
                 score = evaluate(state, model, at)  # with the reasons, for the people it alerts
                 score = _with_notes(score, stored)
                 if transition.kind == "hot":
                     payload = messages.alert(score, transition.crossing, tipping, emitted)
-                    if latest is not None and latest[1] is not None:
+                    if latest is not None and latest[1] is not None and not shadow:
                         origins.append(latest[1].timestamp)
                 else:
                     payload = messages.cooling(score, transition.crossing, emitted)
-                produced.append([Channel.HOT.value, _text(payload)])
+                channel = Channel.SHADOW if shadow else Channel.HOT
+                produced.append([channel.value, _text(payload)])
             # A hot lead's cooling time moves earlier only when its score drops (more engagement
             # never lowers the decayed curve), so the search runs on crossings, drops and ticks;
             # otherwise the time already scheduled stands and the tick re-checks when it comes.
             if state.hot and (transition or force or _dropped(score.score, previous)):
-                due = cools_at(state, model, at)
-                if due is not None:
-                    cooling_at = min(cooling_at or due.timestamp(), due.timestamp())
+                if transition is None and _still_hot_before(state, model, scheduled):
+                    # Not too late for this model; if too early, the tick then finds it hot
+                    # and schedules it again.
+                    due_at = scheduled
+                else:
+                    due = cools_at(state, model, at)
+                    due_at = None if due is None else due.timestamp()
+                if due_at is not None:
+                    cooling_at = min(cooling_at or due_at, due_at)
                 reschedule = True
+        if settle and not (changed or moved or links or stored.outbox):
+            # Nothing to announce and nothing new to keep: no write, no compare-and-set to lose.
+            return _Plan(None, [], b"", cooling_at, [], cooling_at not in (None, scheduled))
         if changed and self.store.history_length:
             # compact: [time, cause, then score, grade, hot of each model in model order]. The
             # time is the event's that made the change (to the millisecond), not the batch's: a
@@ -577,6 +650,14 @@ def _minimal_profile(event: Event, keep: frozenset[str]) -> Event:
     if kept.keys() == props.keys():
         return event
     return event.model_copy(update={"properties": kept})
+
+
+def _still_hot_before(state: LeadState, model: Model, scheduled: float | None) -> bool:
+    """Whether a lead scheduled to cool at ``scheduled`` is still hot under ``model`` a second
+    before: then its cooling time under ``model`` is no earlier than the one scheduled."""
+    if scheduled is None:
+        return False
+    return quick_score(state, compiled(model), scheduled - 1.0) >= model.thresholds.rearm
 
 
 def _dropped(score: int, previous: str | None) -> bool:

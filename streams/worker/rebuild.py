@@ -100,6 +100,8 @@ async def rebuild(
         # and the accounts topic: accounts come back from their leads' summaries
         accounts=account_store,
         accounts_topic=settings.topics.accounts,
+        analytics_topic=settings.topics.analytics,
+        track_overrides=settings.track_overrides,
     )
     consumer = _reader(settings)
     await consumer.start()

@@ -2,10 +2,10 @@
 
 A lowered threshold makes some leads hot that may never send another event; a raised one cools some
 that would otherwise stay hot in Redis and in the explorer. Rescoring walks every stored lead and
-runs it through the processor's own tick (what the cooling timer does for due leads): the same
-compare-and-set, the same outbox, the same alert ids built from (lead, model, crossing). So it is
-safe beside running workers, and running it twice, or again after an interruption, publishes
-nothing new: a lead already rescored has nothing left to cross.
+runs it through the processor (:meth:`Processor.rescore`, the cooling timer's tick that writes only
+the leads whose outcome moved): the same compare-and-set, the same outbox, the same alert ids built
+from (lead, model, crossing). So it is safe beside running workers, and running it twice, or again
+after an interruption, publishes nothing new: a lead already rescored has nothing left to cross.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from streams.kafka.messages import Channel, OutMessage
 from streams.state.store import LeadStore
 from streams.worker.processor import Processor
+
+BATCH = 5000  # leads per read, script call and send: big, since most of them are not written
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +34,7 @@ async def rescore(
     store: LeadStore,
     processor: Processor,
     send: Callable[[Sequence[OutMessage]], Awaitable[None]],
-    batch: int = 500,
+    batch: int = BATCH,
     progress: Callable[[int], None] | None = None,
     lock: asyncio.Lock | None = None,
     on_restart: Callable[[], None] | None = None,
@@ -51,7 +53,7 @@ async def rescore(
     async def run() -> None:
         nonlocal alerts
         async with lock if lock is not None else contextlib.nullcontext():
-            outcome = await processor.tick(chunk)
+            outcome = await processor.rescore(chunk)
             if outcome.messages:
                 await send(outcome.messages)
                 alerts += sum(1 for m in outcome.messages if m.channel is Channel.HOT)

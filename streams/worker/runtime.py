@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import faust
 from aiokafka.errors import KafkaError
 
+from scoring.errors import ModelError
 from scoring.model import Model
 from streams.errors import Stopping
 from streams.kafka.publisher import Publisher
@@ -28,6 +29,7 @@ from streams.state.keys import Keys
 from streams.state.redis_store import RedisLeadStore, connect
 from streams.state.store import models_label
 from streams.worker.cache import LeadCache
+from streams.worker.modelset import load_worker_models, model_files, same_models
 from streams.worker.processor import BatchOutcome, ConsumedRecord, Processor
 from streams.worker.rebuild import catch_up_with_announced
 from streams.worker.rescore import rescore
@@ -51,10 +53,20 @@ class ConsumerHandle(Protocol):
 class Runtime:
     """Resources of one worker process, opened lazily inside the worker's event loop."""
 
-    def __init__(self, app: faust.App, settings: Settings, models: Sequence[Model]) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        models: Sequence[Model],
+        shadow: Model | None = None,
+    ) -> None:
         self.app = app
         self.settings = settings
         self.models = tuple(models)
+        self.shadow = shadow
+        # Models read from disk that take over at the next gap between batches (see reload).
+        self._next: tuple[list[Model], Model | None] | None = None
+        self._files = model_files(settings)
         self.metrics = Metrics()
         self.keys = Keys(settings.redis_prefix)
         self.consumer: ConsumerHandle | None = None
@@ -110,6 +122,9 @@ class Runtime:
                 anonymous_ttl=self.settings.anonymous_ttl_days * 86400,
                 accounts=self.accounts,
                 accounts_topic=self.settings.topics.accounts,
+                analytics_topic=self.settings.topics.analytics,
+                track_overrides=self.settings.track_overrides,
+                shadow=self.shadow,
             )
         return self._processor
 
@@ -138,6 +153,8 @@ class Runtime:
 
     async def handle(self, records: Sequence[ConsumedRecord]) -> None:
         """Process a batch until it succeeds; a batch is never dropped for a passing outage."""
+        if self._next is not None:
+            await self.retrying("promotion", self.promote)
         if not self._models_checked:
             await self.retrying("rescore", lambda: self.rescore_if_models_changed(locked=True))
         await self.retrying("batch", lambda: self._handle_once(records))
@@ -161,10 +178,60 @@ class Runtime:
             async with self.consumer.lock:
                 await self._deliver(self.processor.tick_accounts(due_accounts))
 
+    def models_changed_on_disk(self) -> bool:
+        """Whether a model file changed (modified, replaced, gone) since the last look."""
+        now = model_files(self.settings)
+        changed, self._files = now != self._files, now
+        return changed
+
+    def reload(self, why: str) -> bool:
+        """Read the model files again; on success they take over at the next gap between batches.
+
+        A set that fails the checks of ``leadscore model check`` is refused with one log line
+        naming each problem, and the models running now keep scoring. Returns whether the models
+        read differ from those running (or already waiting to take over).
+        """
+        running = models_label(self.models)
+        try:
+            models, shadow = load_worker_models(self.settings)
+        except ModelError as err:
+            problems = "; ".join(str(p) for p in err.problems)
+            log.error(
+                "model reload (%s) refused, still scoring with %s: %s", why, running, problems
+            )
+            return False
+        current, current_shadow = self._next or (list(self.models), self.shadow)
+        if same_models(models, current) and same_models(
+            [shadow] if shadow else [], [current_shadow] if current_shadow else []
+        ):
+            log.info("model reload (%s): nothing changed, still scoring with %s", why, running)
+            return False
+        log.info("model reload (%s): %s takes over from %s", why, models_label(models), running)
+        self._next = (models, shadow)
+        return True
+
+    async def promote(self) -> None:
+        """Swap in models a reload read, between two batches (the caller holds the consumer's
+        lock, or no consumer runs yet), then rescore as at start-up."""
+        if self._next is None:
+            return
+        (models, shadow), self._next = self._next, None
+        self.models, self.shadow = tuple(models), shadow
+        if self._processor is not None:
+            self._processor.use_models(models, shadow)
+        self._models_checked = False
+        await self.rescore_if_models_changed(locked=True)
+
+    async def reload_and_promote(self, why: str) -> None:
+        """Reload the model files and, if they changed, promote them at once between batches."""
+        if self.reload(why) and self.consumer is not None:
+            async with self.consumer.lock:
+                await self.retrying("promotion", self.promote)
+
     async def rescore_if_models_changed(self, locked: bool = False) -> None:
-        """Once, at start: when other models (name or version) last scored the stored leads,
-        rescore them all, so what the change makes hot or cools is announced now rather than at
-        each lead's next event (``LEADSCORE_RESCORE_ON_START``).
+        """At start and after each promotion: when other models (name or version) last scored
+        the stored leads, rescore them all, so what the change makes hot or cools is announced
+        now rather than at each lead's next event (``LEADSCORE_RESCORE_ON_START``).
 
         Runs before the first batch (``locked``: the caller holds the consumer's lock already),
         or from the cooling timer when no event comes; either way the models are recorded as the
@@ -181,7 +248,6 @@ class Runtime:
                 self.store,
                 self.processor,
                 (await self.publisher()).send,
-                self.settings.batch_size,
                 lock=None if locked else consumer.lock,
                 on_restart=lambda: consumer.request_rewind("Redis restarted"),
             )

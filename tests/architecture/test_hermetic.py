@@ -17,4 +17,3 @@ def test_unit_tests_see_no_leadscore_variables() -> None:
     defaults = {name: field.default for name, field in Settings.model_fields.items()}
     assert Settings().kafka_bootstrap == defaults["kafka_bootstrap"]
     assert Settings().redis_url == defaults["redis_url"]
-

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.settings import Settings
+from streams.settings import Settings, redis_nodes
 from tests.support.paths import ROOT, STACK
 
 
@@ -137,6 +137,7 @@ def test_the_sink_service_is_supervised_like_its_systemd_unit() -> None:
     jobs = {job["job_name"]: job for job in scrape["scrape_configs"]}
     assert jobs["leadscore-sink"]["static_configs"][0]["targets"] == ["sink:6067"]
 
+
 def test_the_cluster_profile_is_a_cluster_the_worker_can_use() -> None:
     services = _compose()["services"]
     nodes = [services[f"redis-node-{n}"] for n in (1, 2, 3)]
@@ -152,7 +153,8 @@ def test_the_cluster_profile_is_a_cluster_the_worker_can_use() -> None:
     settings = Settings(
         **{k.removeprefix("LEADSCORE_").lower(): v for k, v in worker["environment"].items()}
     )
-    assert settings.redis_cluster and settings.redis_url.startswith("redis://redis-node-1:")
+    assert settings.redis_cluster
+    assert redis_nodes(settings.redis_url) == [f"redis://redis-node-{n}:6379/0" for n in (1, 2, 3)]
     assert settings.app_id != "leadscore"  # its own consumer group, beside the single-Redis one
     assert worker["depends_on"]["redis-cluster-create"] == {
         "condition": "service_completed_successfully"

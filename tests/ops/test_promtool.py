@@ -55,5 +55,3 @@ def test_rules_use_only_metrics_the_worker_exports() -> None:
             assert names, rule["alert"]
             for name in names:
                 assert name in exported | {"up"}, f"{rule['alert']}: unknown metric {name}"
-
-

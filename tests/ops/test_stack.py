@@ -107,7 +107,8 @@ def test_up_runs_a_cluster_with_replicas(tmp_path: Path) -> None:
         ).stdout.splitlines()
         roles = sorted(line.split()[2].replace("myself,", "") for line in nodes)
         assert roles == ["master"] * 3 + ["slave"] * 3
-        assert f"export LEADSCORE_REDIS_URL=redis://127.0.0.1:{first}/0" in stack("env").stdout
+        every_node = ",".join(f"redis://127.0.0.1:{first + n}/0" for n in range(6))
+        assert f"export LEADSCORE_REDIS_URL={every_node}\n" in stack("env").stdout
         assert "export LEADSCORE_REDIS_CLUSTER=true" in stack("env").stdout
         assert stack("status").returncode == 0
         # a node killed comes back on its data and rejoins: how the fault tests restart one

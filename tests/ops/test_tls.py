@@ -163,7 +163,8 @@ def test_a_wrong_ca_stops_a_command_with_one_clear_line(
         **worker_env("unused:1", tls_stack.redis_url(redis_ca), unique),
         **tls_stack.kafka_env(kafka_ca),
     }
-    for command in (["worker"], ["rebuild"]):  # each needs both
+    sink = ["sink", "webhook", "--url", "http://127.0.0.1:9/hook", "--http-port", "0"]
+    for command in (["worker"], ["rebuild"], sink):  # each needs both
         result = run_cli(*command, env=env)
         err = result.stderr.decode()
         assert result.returncode == 2, err

@@ -69,5 +69,3 @@ def test_the_schema_asks_for_one_of_the_ids() -> None:
     schema = event_json_schema()
     assert "lead_id" not in schema["required"]
     assert schema["oneOf"] == [{"required": ["lead_id"]}, {"required": ["anonymous_id"]}]
-
-

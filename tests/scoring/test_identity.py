@@ -99,6 +99,7 @@ def test_files_split_between_workers_score_merged_leads_as_one_does() -> None:
 
 # -- any arrival order, any redelivery ------------------------------------------------------------
 
+
 def _all_scores(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     parsed = [parse_event(e) for e in events]
     return [s.to_dict() for s in score_events(parsed, [default_model(), WINDOWS], AT)]

@@ -76,6 +76,12 @@ class Cluster:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.ports[0]}/0"
 
+    @property
+    def urls(self) -> str:
+        """Every node, as ``LEADSCORE_REDIS_URL`` takes a cluster's: a client started while one
+        of them is down (killed by a test) still finds the cluster through the others."""
+        return ",".join(f"redis://127.0.0.1:{port}/0" for port in self.ports)
+
     def start(self, port: int) -> None:
         data = self.root / str(port)
         data.mkdir(parents=True, exist_ok=True)

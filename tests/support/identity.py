@@ -55,5 +55,3 @@ def stories(draw: st.DrawFn) -> list[dict[str, Any]]:
         events.append(identified(lead, visitor, at, event_id=f"i{n}"))
     events += draw(st.lists(st.sampled_from(events), max_size=4))  # redelivered copies
     return events
-
-

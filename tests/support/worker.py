@@ -30,6 +30,8 @@ from streams.settings import TopicNames
 from streams.state.keys import Keys
 from streams.state.record import StoredLead
 from streams.state.redis_store import RedisLeadStore, connect
+from streams.worker import identity
+from streams.worker.processor import score_now
 
 LEADSCORE = str(Path(sys.executable).with_name("leadscore"))
 
@@ -196,6 +198,30 @@ def scores_in_redis(
         for lead_id, lead in leads.items()
         if lead.version
     }
+
+
+def merged_scores_in_redis(
+    redis_url: str, prefix: str, lead_ids: Iterable[str], model: Model, at: datetime
+) -> dict[str, int]:
+    """Each stored lead's score as of ``at`` with the anonymous visitors identified as it
+    combined in, as ``GET /leads/{id}`` scores it; leads never stored are left out."""
+
+    async def load() -> dict[str, int]:
+        client = connect(redis_url)
+        keys = Keys(prefix)
+        try:
+            stored = await RedisLeadStore(client, keys, 5, Metrics()).load(sorted(lead_ids))
+            visitors = RedisLeadStore(client, keys.visitors, 0, Metrics())
+            out = {}
+            for lead_id, lead in stored.items():
+                if lead.version:
+                    members = await visitors.load(identity.members(lead))
+                    out[lead_id] = score_now(lead, [model], at, members)[0].score
+            return out
+        finally:
+            await client.aclose()
+
+    return asyncio.run(load())
 
 
 def stored_and_offline(

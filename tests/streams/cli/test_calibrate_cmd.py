@@ -135,10 +135,10 @@ def test_bad_outcome_rows_are_reported_with_line_numbers(tmp_path: Path) -> None
     )
     assert result.exit_code == 1
     err = result.stderr
-    assert "line 3: unknown lead 'ghost'" in err
+    assert "line 3: lead_id: unknown lead 'ghost'" in err
     assert "line 4: converted: cannot read 'maybe'" in err
     assert "line 5: scored_at: 'yesterday' is not RFC 3339" in err
-    assert "line 6: lead 'a' is already listed on line 2" in err
+    assert "line 6: lead_id: lead 'a' is already listed on line 2" in err
     assert "used 2 of 6 outcome rows" in err
     assert json.loads(result.stdout)["leads"] == 2
 

@@ -14,10 +14,11 @@ import pytest
 
 from scoring.events import EventType
 from streams.kafka.topics import TopicNames, topic_for
-from tests.support.rollout import rollout_model
+from tests.support.rollout import pricing_views, rollout_model
 from tests.support.worker import WorkerProcess, publish_raw, read_topic, run_cli
 
 pytestmark = pytest.mark.integration
+
 
 def _hot(bootstrap: str, prefix: str) -> Counter[tuple[str, str, int]]:
     """Every alert on the routing topic, as (lead, kind, crossing), counted."""
@@ -38,17 +39,7 @@ def _scored_under_80(
     prefix = worker.env["LEADSCORE_TOPIC_PREFIX"]
     start = datetime.now(UTC) - timedelta(hours=1)
     views = {"l50": 5, "l70": 7, "l75": 7, "l80": 8, "l90": 9}  # ten points a view
-    events = [
-        {
-            "event_id": f"{lead}-{i}",
-            "lead_id": lead,
-            "type": "page_view",
-            "occurred_at": (start + timedelta(minutes=i)).isoformat().replace("+00:00", "Z"),
-            "properties": {"path": "/pricing"},
-        }
-        for lead, n in views.items()
-        for i in range(n)
-    ]
+    events = pricing_views(views, start)
     topic = topic_for(EventType.PAGE_VIEW, TopicNames(prefix))
     asyncio.run(
         publish_raw(

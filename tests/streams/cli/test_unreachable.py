@@ -75,6 +75,16 @@ def test_redis_down(name: str, closed_port: int) -> None:
     assert b"hunter2" not in result.stderr  # the URL's password is never shown
 
 
+def test_redis_cluster_nodes_all_down(closed_port: int) -> None:
+    nodes = f"redis://:hunter2@127.0.0.1:{closed_port}/0,redis://:hunter2@127.0.0.1:1/0"
+    env = worker_env("127.0.0.1:1", nodes, "down", LEADSCORE_REDIS_CLUSTER="true")
+    result = run_cli(*REDIS_COMMANDS["lead"], env=env)
+    assert result.returncode == 2, result.stderr.decode()
+    where = f"127.0.0.1:{closed_port}/0, 127.0.0.1:1/0"  # every node it tried
+    _assert_one_line(result.stderr, "Redis", where, "LEADSCORE_REDIS_URL")
+    assert b"hunter2" not in result.stderr
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("name", BOTH)
 def test_redis_down_behind_a_live_kafka(name: str, closed_port: int, kafka_bootstrap: str) -> None:

@@ -3,11 +3,13 @@ alert arrive in the live feed, open the lead, and compare what the page shows wi
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import shutil
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from streams.cli.demo_cmd import buyer_story
 from tests.support.accounts import engaged_lead
 from tests.support.paths import ROOT
 from tests.support.seeds import seed_hot_lead
-from tests.support.worker import WorkerProcess
+from tests.support.worker import WorkerProcess, publish_raw
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -99,6 +101,48 @@ def test_hot_lead_appears_live_and_its_page_matches_the_api(
             xs = [float(dots.nth(i).get_attribute("cx") or 0) for i in range(dots.count())]
             page.screenshot(path=str(ARTIFACTS / "explorer-burst.png"), full_page=True)
             assert len(xs) >= 3 and all(b - a >= 10 for a, b in itertools.pairwise(xs)), xs
+        finally:
+            browser.close()
+
+
+def test_live_alerts_that_arrive_out_of_time_order_take_their_place_in_the_feed(
+    start_worker: Callable[..., WorkerProcess], unique: str
+) -> None:
+    """Alerts reach an open page in the order Kafka hands them over, which is not alert time
+    across partitions: each row goes where its time puts it, newest on top."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: ops/test installs it")
+    from playwright.sync_api import expect, sync_playwright
+
+    worker = start_worker()
+    topic = f"{worker.env['LEADSCORE_TOPIC_PREFIX']}leads.hot"
+    base = datetime.now(UTC).replace(microsecond=0)
+    # arrival order 2, 0, 3, 1; alert time order 0 < 1 < 2 < 3 (seconds apart)
+    arrivals = [2, 0, 3, 1]
+
+    def alert(n: int) -> bytes:
+        emitted = (base + timedelta(seconds=n)).isoformat().replace("+00:00", "Z")
+        return orjson.dumps(
+            {"alert_id": f"order-{unique}-{n}", "kind": "hot", "lead_id": f"order-{unique}-{n}",
+             "model": "default", "score": 80 + n, "emitted_at": emitted, "explanation": []}
+        )  # fmt: skip
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{worker.port}/explorer")
+            expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=30_000)
+            for n in arrivals:  # one at a time, so each is a live arrival of its own
+                message = (topic, f"order-{unique}-{n}".encode(), alert(n))
+                sent = publish_raw(worker.env["LEADSCORE_KAFKA_BOOTSTRAP"], [message])
+                with ThreadPoolExecutor(1) as pool:  # Playwright holds this thread's event loop
+                    pool.submit(asyncio.run, sent).result()
+                rows = page.locator(f'#feed li.alert[data-alert-id="order-{unique}-{n}"]')
+                expect(rows).to_have_count(1, timeout=30_000)
+            shown = page.locator(f'#feed li.alert[data-alert-id^="order-{unique}-"]')
+            order = [shown.nth(i).get_attribute("data-alert-id") for i in range(shown.count())]
+            assert order == [f"order-{unique}-{n}" for n in (3, 2, 1, 0)], order
         finally:
             browser.close()
 

@@ -118,7 +118,17 @@ def test_account_alert_ids_come_from_account_model_and_crossing() -> None:
     assert first["alert_id"] != account_alert(score, "cooled", 1, now, now)["alert_id"]
     assert first["alert_id"] != transition_id("acct-1", "default", "hot", 1)
     assert set(first) >= {
-        "alert_id", "kind", "crossing", "account_id", "model", "score", "engaged_contacts",
-        "members", "explanation", "route", "event_time", "emitted_at",
+        "alert_id",
+        "kind",
+        "crossing",
+        "account_id",
+        "model",
+        "score",
+        "engaged_contacts",
+        "members",
+        "explanation",
+        "route",
+        "event_time",
+        "emitted_at",
     }
     assert first["engaged_contacts"] == 3 and len(first["members"]) == 3

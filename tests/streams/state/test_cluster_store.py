@@ -8,18 +8,22 @@ primary, so a shard that lost writes never holds a checkpoint that covers them.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 import redis as redis_sync
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from streams.observability.metrics import Metrics
 from streams.state.keys import Keys
 from streams.state.record import encode
 from streams.state.redis_store import RedisLeadStore, connect
 from streams.state.store import LeadWrite
+from streams.worker.retry import may_retry
 from tests.support.cluster import Cluster, running_cluster
 
 pytestmark = pytest.mark.integration
@@ -156,3 +160,62 @@ async def test_a_restart_noticed_between_writes_and_finish_holds_checkpoints(
     assert store.run_ids == real
     assert not await store.finish(dict.fromkeys(IDS[:20], b"[1]"), {"in:0": 20})
     assert await store.checkpoints() == {"in:0": 10}
+
+
+async def test_a_client_starts_from_any_node_it_is_told_of(cluster: Cluster, unique: str) -> None:
+    """A worker started while a node its URL names is down (failed, or replaced by its replica)
+    still reaches the cluster when LEADSCORE_REDIS_URL names other nodes too."""
+    with socket.socket() as closed:  # bound, never listening: refused at once
+        closed.bind(("127.0.0.1", 0))
+        down = f"redis://127.0.0.1:{closed.getsockname()[1]}/0"
+        client = connect(f"{down},{cluster.url}", cluster=True)
+        try:
+            store = RedisLeadStore(client, Keys(f"a-{unique}"), 5, Metrics())
+            await store.restarted()
+            assert sorted(int(n.split(":")[1]) for n in store.run_ids) == sorted(
+                cluster.primaries()
+            )
+            assert await store.finish({}, {"in:0": 5})
+            assert await store.checkpoints() == {"in:0": 5}
+        finally:
+            await client.aclose()
+
+
+async def test_a_connection_closed_under_a_command_is_a_lost_connection(
+    client: aioredis.Redis, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py closes a node's connections on another command's connection error (or on
+    CLUSTERDOWN), also under a command in flight, which then fails with AttributeError on the
+    closed writer; seen as a worker stopping in a rewind while a primary restarted. That must
+    reach the worker as a lost connection, which it retries, not as a bug, which stops it."""
+    store = RedisLeadStore(client, Keys(f"w-{unique}"), 5, Metrics())
+    await store.restarted()
+    assert await store.finish({}, {"in:0": 4})
+    cluster_client = client
+    assert isinstance(cluster_client, RedisCluster)
+    node = cluster_client.get_primaries()[0]
+    real = ClusterNode.execute_command
+    closed = [node]  # the next command on this node meets its connection closed, once
+
+    async def execute(self: ClusterNode, *args: Any, **kwargs: Any) -> Any:
+        if self in closed:
+            closed.remove(self)
+            raise AttributeError("'NoneType' object has no attribute 'writelines'")
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ClusterNode, "execute_command", execute)
+    with pytest.raises(RedisConnectionError):
+        await client.info("server", target_nodes=RedisCluster.PRIMARIES)
+    # the same under a pipeline of the cluster client's (the cooling schedule is one)
+    real_pipeline = ClusterNode.execute_pipeline
+
+    async def execute_pipeline(self: ClusterNode, commands: Any) -> Any:
+        raise AttributeError("'NoneType' object has no attribute 'writelines'")
+
+    monkeypatch.setattr(ClusterNode, "execute_pipeline", execute_pipeline)
+    with pytest.raises(RedisConnectionError):
+        await store.schedule_cooling({"lead-1": 1.0})
+    monkeypatch.setattr(ClusterNode, "execute_pipeline", real_pipeline)
+    await store.schedule_cooling({"lead-1": 1.0})
+    assert may_retry(RedisConnectionError("closed"))
+    assert await store.checkpoints() == {"in:0": 4}

@@ -202,6 +202,7 @@ async def test_compare_and_set_checkpoints_and_cooling(backend: Backend) -> None
     await store.schedule_cooling({"late": None})
     assert await store.due_for_cooling(25.0, 10) == ["early", "a", "b"]
     assert await store.due_for_cooling(25.0, 2) == ["early", "a"]
+    assert await store.cooling_times(["a", "late", "early"]) == {"a": 20.0, "early": 10.0}
 
 
 def test_a_memory_restart_forgets_only_unacknowledged_writes() -> None:

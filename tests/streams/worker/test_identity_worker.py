@@ -171,7 +171,6 @@ def test_garbage_on_the_identity_topic_is_dead_lettered() -> None:
     assert all(b"not an identity message" in b"".join(d.values()) for d in dead)
 
 
-
 @pytest.mark.integration
 def test_unidentified_visitors_expire_and_identified_ones_stay(redis_url: str, unique: str) -> None:
     prefix = f"ttl-{unique}"

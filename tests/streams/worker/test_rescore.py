@@ -7,11 +7,12 @@ delivery contract tests hold both to it), and the processor is the worker's own.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 
+from scoring.engine import cools_at
 from scoring.model import Model, parse_model
 from streams.kafka.messages import Channel, OutMessage
 from streams.observability.metrics import Metrics
@@ -73,6 +74,27 @@ async def test_a_lowered_threshold_announces_each_lead_it_makes_hot_once() -> No
     assert again.alerts == []  # a second rescore (or a resumed one) sends nothing
 
 
+async def test_a_rescore_writes_only_the_leads_whose_outcome_moved() -> None:
+    """Leads the new threshold leaves where they were keep their record as it was (no write, no
+    score message); the moved ones are written once."""
+    server = MemoryServer()
+    await _stored(server)
+    before = dict(server.records)
+    sent: list[OutMessage] = []
+
+    async def send(messages: Sequence[OutMessage]) -> None:
+        sent.extend(messages)
+
+    await rescore(MemoryLeadStore(server), _processor(server, _model(70, 60)), send)
+    changed = {lead for lead, data in server.records.items() if data != before[lead]}
+    assert changed == {"l70", "l79"}
+    assert {m.key.decode() for m in sent} == {"l70", "l79"}  # their alert and score change
+    assert sorted(m.channel.value for m in sent) == ["hot", "hot", "scores", "scores"]
+    again = dict(server.records)
+    await rescore(MemoryLeadStore(server), _processor(server, _model(70, 60)), send)
+    assert server.records == again  # nothing left to write
+
+
 async def test_a_raised_threshold_cools_each_lead_below_it_once() -> None:
     server = MemoryServer()
     await _stored(server)
@@ -108,3 +130,31 @@ async def test_an_interrupted_rescore_resends_with_the_same_ids() -> None:
     assert sorted(str(a["alert_id"]) for a in sent.alerts) == sorted(
         str(a["alert_id"]) for a in lost.alerts
     )
+
+
+def _decaying(version: int, hot: int, rearm: int) -> Model:
+    """The roll-out model with engagement halving every 30 days, so hot leads cool by decay."""
+    text = rollout_model(version, hot, rearm).replace("rate: 0.0", "rate: 0.5")
+    return parse_model(text)
+
+
+async def test_a_rescore_keeps_a_cooling_time_unless_the_lead_now_cools_sooner() -> None:
+    server = MemoryServer()
+    raw = [event("page_view", T0 + timedelta(minutes=i), "l90", path="/pricing") for i in range(9)]
+    first = _processor(server, _decaying(1, 80, 70))
+    await first.confirm(await first.process(records(raw)))
+    scheduled = server.cooling["l90"]
+
+    async def send(messages: Sequence[OutMessage]) -> None:
+        pass
+
+    # a lower re-arm level cools it later: the time kept, the tick will find it hot then
+    await rescore(MemoryLeadStore(server), _processor(server, _decaying(2, 80, 60)), send)
+    assert server.cooling["l90"] == scheduled
+    # a higher one (still under its score) cools it sooner: found anew
+    sooner = _decaying(3, 95, 85)
+    await rescore(MemoryLeadStore(server), _processor(server, sooner), send)
+    lead = (await MemoryLeadStore(server).load(["l90"]))["l90"]
+    expected = cools_at(lead.state("rollout"), sooner, datetime.fromtimestamp(NOW, UTC))
+    assert lead.state("rollout").hot and expected is not None
+    assert server.cooling["l90"] == expected.timestamp() < scheduled
