@@ -20,7 +20,7 @@ A lead's account is the ``account_id`` of its latest event that carries one (see
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -187,60 +187,99 @@ def engaged(member: Member, section: AccountsSection, at: float) -> bool:
     return member.engagement >= rule.min_engagement and at - member.t <= rule.within_days * DAY
 
 
-def evaluate_account(state: AccountState, model: Model, at: datetime) -> AccountScore:
-    """Score an account as of ``at``; pure (the hysteresis memory is read, not written)."""
-    section = model.accounts
-    if section is None:
-        raise ValueError(f"model {model.label} has no accounts section")
-    at_s = at.timestamp()
-    members = list(state.members.values())
+def _fit(
+    members: Sequence[Member], section: AccountsSection
+) -> tuple[dict[str, Any], list[Part], float]:
+    """The firmographic view, the fit rules it matches, and the bounded fit: they do not age."""
     view = _firmographics(members)
-    fit_match, route_match = _matchers(section)
+    fit_match, _ = _matchers(section)
     parts = [
         Part(r.id, "fit", r.points, r.description or f"account fit rule {r.id}")
         for r, match in zip(section.fit.rules, fit_match, strict=True)
         if match(view)
     ]
-    fit_raw = math.fsum(p.points for p in parts)
-    fit = _clamp(fit_raw, section.fit.min, section.fit.max)
-    if fit != fit_raw:
-        parts.append(Part("fit_cap", "adjustment", fit - fit_raw, "account fit bound"))
+    return view, parts, _clamp(math.fsum(p.points for p in parts), section.fit.min, section.fit.max)
+
+
+def _engagement(
+    members: Sequence[Member], model: Model, section: AccountsSection, at_s: float
+) -> tuple[list[Member], dict[str, float], int]:
+    """As of ``at_s``: the top leads by engagement, every lead's engagement, and the count of
+    engaged contacts."""
     k = model.decay.per_second
     now = {m.lead_id: m.engagement * decay.factor(k, at_s - m.t) for m in members}
     ranked = sorted(members, key=lambda m: (-now[m.lead_id], -m.score, m.lead_id))
     top = [m for m in ranked[: section.engagement.top] if now[m.lead_id] > 0]
+    contacts = sum(1 for m in members if engaged(m, section, at_s))
+    return top, now, contacts
+
+
+def _total(
+    fit: float, top: list[Member], now: Mapping[str, float], section: AccountsSection
+) -> tuple[float, float, float]:
+    """The engagement before and after its cap, and the bounded total."""
     eng_raw = math.fsum(now[m.lead_id] for m in top)
     eng = min(eng_raw, section.engagement.cap)
-    parts += [
-        Part(f"lead:{m.lead_id}", "engagement", now[m.lead_id], f"engagement of lead {m.lead_id}")
-        for m in top
-    ]
-    if eng != eng_raw:
-        parts.append(Part("engagement_cap", "adjustment", eng - eng_raw, "account engagement cap"))
-    total = _clamp(fit + eng, 0.0, 100.0)
-    if total != fit + eng:
-        parts.append(Part("score_cap", "adjustment", total - fit - eng, "score within 0-100"))
-    score = math.floor(round(total, 6) + 0.5)
-    contacts = sum(1 for m in members if engaged(m, section, at_s))
+    return eng_raw, eng, _clamp(fit + eng, 0.0, 100.0)
+
+
+def _round(total: float) -> int:
+    return math.floor(round(total, 6) + 0.5)
+
+
+def evaluate_account(
+    state: AccountState, model: Model, at: datetime, explained: bool = True
+) -> AccountScore:
+    """Score an account as of ``at``; pure (the hysteresis memory is read, not written).
+
+    ``explained=False`` leaves the explanation empty, as for leads: the worker re-scores every
+    account its leads tell of, but needs the reasons only for those that cross a threshold.
+    """
+    section = model.accounts
+    if section is None:
+        raise ValueError(f"model {model.label} has no accounts section")
+    members = list(state.members.values())
+    view, parts, fit = _fit(members, section)
+    top, now, contacts = _engagement(members, model, section, at.timestamp())
+    eng_raw, eng, total = _total(fit, top, now, section)
+    score = _round(total)
     hot = is_account_hot(state.hot, score, contacts, section)
     route = None
     if hot:
         route = section.routing.default
+        _, route_match = _matchers(section)
         for rule, match in zip(section.routing.rules, route_match, strict=True):
             needed = rule.min_engaged_contacts
             if match(view) and (needed is None or contacts >= needed):
                 route = rule.route
                 break
-    wanted = section.engaged_contacts
-    note = Contribution(
-        "engaged_contacts",
-        "note",
-        0,
-        f"{contacts} engaged contacts (engagement >= {wanted.min_engagement:g} within "
-        f"{wanted.within_days:g} days)",
-    )
-    explanation = (*explain(parts, score), note)
-    by_score = sorted(members, key=lambda m: (-m.score, m.lead_id))
+    explanation: tuple[Contribution, ...] = ()
+    if explained:
+        fit_raw = math.fsum(p.points for p in parts)
+        if fit != fit_raw:
+            parts.append(Part("fit_cap", "adjustment", fit - fit_raw, "account fit bound"))
+        parts += [
+            Part(
+                f"lead:{m.lead_id}", "engagement", now[m.lead_id], f"engagement of lead {m.lead_id}"
+            )
+            for m in top
+        ]
+        if eng != eng_raw:
+            parts.append(
+                Part("engagement_cap", "adjustment", eng - eng_raw, "account engagement cap")
+            )
+        if total != fit + eng:
+            parts.append(Part("score_cap", "adjustment", total - fit - eng, "score within 0-100"))
+        wanted = section.engaged_contacts
+        note = Contribution(
+            "engaged_contacts",
+            "note",
+            0,
+            f"{contacts} engaged contacts (engagement >= {wanted.min_engagement:g} within "
+            f"{wanted.within_days:g} days)",
+        )
+        explanation = (*explain(parts, score), note)
+    by_score = sorted(state.members.values(), key=lambda m: (-m.score, m.lead_id))
     shown = tuple((m.lead_id, m.score) for m in by_score[: section.members_shown])
     return AccountScore(
         state.account_id,
@@ -299,9 +338,13 @@ def account_cools_at(state: AccountState, model: Model, now: datetime) -> dateti
     if section is None or not state.hot:
         return None
 
-    def hot_at(t: float) -> bool:
-        result = evaluate_account(state, model, datetime.fromtimestamp(t, UTC))
-        return result.hot
+    members = list(state.members.values())
+    fit = _fit(members, section)[2]
+
+    def hot_at(t: float) -> bool:  # the score and contacts alone: this runs some 30 times
+        top, engagement, contacts = _engagement(members, model, section, t)
+        score = _round(_total(fit, top, engagement, section)[2])
+        return is_account_hot(state.hot, score, contacts, section)
 
     low = now.timestamp()
     if not hot_at(low):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
@@ -161,7 +161,9 @@ def member_entries(
     if held is None or last is None or not sectioned:
         return out
     at = datetime.fromtimestamp(last, UTC)
-    summaries: dict[str, _Summary] = {}
+    # Built as plain JSON from the worker's own values, in AccountMessage's shape: validation is
+    # for what arrives, and this runs for every changed lead.
+    summaries: dict[str, dict[str, Any]] = {}
     for model in sectioned:
         assert model.accounts is not None
         state = states[model.name]
@@ -169,24 +171,26 @@ def member_entries(
         wanted = account_attributes(model.accounts)
         # sorted: the same summary must make the same bytes, however the profile was built
         profile = {n: (v, t) for n, (v, t, _) in sorted(state.profile.items()) if n in wanted}
-        # built from the worker's own values: no validation (that is for what arrives)
-        summaries[model.name] = _Summary.model_construct(
-            score=score.score, engagement=score.engagement, profile=profile
-        )
-    message = AccountMessage.model_construct(
-        kind=MEMBER,
-        account_id=str(held[0]),
-        lead_id=stored.lead_id,
-        since=(float(held[1]), int(held[2])),
-        t=last,
-        models=summaries,
-    )
-    digest = hashlib.blake2b(message.to_bytes(), digest_size=8).hexdigest()
+        summaries[model.name] = {
+            "score": score.score,
+            "engagement": score.engagement,
+            "profile": profile,
+        }
+    message: dict[str, Any] = {
+        "kind": MEMBER,
+        "account_id": str(held[0]),
+        "lead_id": stored.lead_id,
+        "since": (float(held[1]), int(held[2])),
+        "t": last,
+        "seq": 0,
+        "models": summaries,
+    }
+    digest = hashlib.blake2b(orjson.dumps(message), digest_size=8).hexdigest()
     if membership.get("sent") != digest:
         seq = max(int(membership.get("seq", 0)) + 1, int(now * 1000))
         membership["sent"], membership["seq"] = digest, seq
-        text = message.model_copy(update={"seq": seq}).to_bytes().decode()
-        out.append([Channel.ACCOUNT.value, text, str(held[0])])
+        message["seq"] = seq
+        out.append([Channel.ACCOUNT.value, orjson.dumps(message).decode(), str(held[0])])
     return out
 
 
@@ -283,12 +287,15 @@ def plan_account(
     summaries_changed = False
     for model in sectioned:
         state = states[model.name]
-        result = evaluate_account(state, model, at)
+        result = evaluate_account(state, model, at, explained=False)
         transition = step_account(state, result)
         summary = f"{result.score}|{result.engaged_contacts}|{int(result.hot)}"
         summary += f"|{len(state.members)}"
         summaries_changed |= summary != stored.group.get(model.name, {}).get("summary")
         if transition is not None:
+            # with the reasons now, for the people it alerts (the hysteresis memory, read by
+            # the score, is reset to what it was before this step for a like-for-like score)
+            result = evaluate_account(_before(state, transition.kind), model, at)
             plan.transitions.append(transition.kind)
             payload = messages.account_alert(
                 result, transition.kind, transition.crossing, event_time, emitted
@@ -307,6 +314,11 @@ def plan_account(
         # [time, cause, then score, engaged contacts, hot, members of each sectioned model]
         stored.history = [[round(at_s, 3), cause, *entry], *stored.history][:history_length]
     return plan
+
+
+def _before(state: AccountState, kind: str) -> AccountState:
+    """The state as it was before a transition of ``kind``: hot, or cooled."""
+    return replace(state, hot=kind != "hot")
 
 
 def account_scores(stored: StoredLead, models: Sequence[Model], at: datetime) -> list[AccountScore]:

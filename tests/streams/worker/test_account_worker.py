@@ -82,6 +82,9 @@ async def test_three_engaged_leads_make_one_account_alert_and_a_replay_makes_non
         "alert_id", "kind", "crossing", "account_id", "model", "score", "engaged_contacts",
         "members", "explanation", "route", "event_time", "scored_at", "emitted_at",
     }  # fmt: skip
+    # the reasons, for the people it alerts: they add up to the score and name the contacts
+    assert sum(c["points"] for c in alert["explanation"]) == alert["score"]
+    assert alert["explanation"][-1]["detail"].startswith("3 engaged contacts")
     again = await run(processor, events, random.Random(2))  # the same events, published again
     assert again.account_alerts == []
     offline = offline_accounts(events, [default_model()], AT)
