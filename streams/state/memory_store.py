@@ -55,7 +55,8 @@ class MemoryLeadStore:
     def __init__(self, server: MemoryServer | None = None, history_length: int = 10) -> None:
         self.server = server if server is not None else MemoryServer()
         self.history_length = max(history_length, 0)
-        # The instance the checkpoints may advance on, as the Redis store's ``run_id``.
+        # The instance the checkpoints may advance on, as the Redis store's ``run_id``: learnt at
+        # the first look, then replaced only by ``adopt_instances``.
         self.run_id: str | None = None
 
     async def load(self, lead_ids: Iterable[str]) -> dict[str, StoredLead]:
@@ -90,8 +91,7 @@ class MemoryLeadStore:
                 del server.outboxes[lead_id]
         if not offsets:
             return True
-        known, self.run_id = self.run_id, server.instance
-        if known is not None and known != server.instance:
+        if not self._is_trusted(server.instance):
             return False
         for field, offset in offsets.items():
             if offset > server.offsets.get(field, -1):
@@ -100,8 +100,15 @@ class MemoryLeadStore:
         return True
 
     async def restarted(self) -> bool:
-        known, self.run_id = self.run_id, self.server.instance
-        return known is not None and known != self.server.instance
+        return not self._is_trusted(self.server.instance)
+
+    async def adopt_instances(self) -> None:
+        self.run_id = self.server.instance
+
+    def _is_trusted(self, instance: str) -> bool:
+        if self.run_id is None:  # the first look learns the instance
+            self.run_id = instance
+        return self.run_id == instance
 
     async def lead_ids(self) -> AsyncIterator[str]:
         for lead_id in list(self.server.records):

@@ -91,14 +91,11 @@ class RedisLeadStore:
         self.history_length = max(history_length, 0)
         self.metrics = metrics
         self.cluster = isinstance(client, RedisCluster)
-        # The Redis instance (its run id) the checkpoints may advance on; see ``finish``.
+        # The Redis instance (its run id) the checkpoints may advance on, and on a cluster each
+        # primary's, by node name ("host:port"). Learnt at the first look, then replaced only by
+        # ``adopt_instances``: see ``finish``.
         self.run_id: str | None = None
-        # On a cluster: each primary's run id, by node name ("host:port").
         self.run_ids: dict[str, str] = {}
-        # The instances known when the writes now awaiting ``finish`` began: the checkpoints may
-        # advance only on those. Taken at the first commit after a finish, so that a restart the
-        # Redis watch notices between a batch's writes and its finish still holds them back.
-        self._writing_on: tuple[str | None, dict[str, str]] | None = None
         self._commit = client.register_script(COMMIT)
         self._finish = client.register_script(FINISH)
         self._nodes = ClusterOps(cast(RedisCluster, client), keys) if self.cluster else None
@@ -135,8 +132,6 @@ class RedisLeadStore:
         """Apply the writes; return the ids of leads that changed under us (write not applied)."""
         if not writes:
             return []
-        if self._writing_on is None:
-            self._writing_on = (self.run_id, dict(self.run_ids))
         started = time.perf_counter()
         if self._nodes is not None:
             by_slot: dict[int, list[LeadWrite]] = {}
@@ -181,26 +176,25 @@ class RedisLeadStore:
         Both happen after every lead write of the batch, and Redis's append-only file keeps
         writes in order (a replica, too, holds a prefix of its primary's writes); so a checkpoint
         that survives a crash never covers a lost state on the same instance. Returns False when
-        Redis turns out to have restarted since this store last looked: the checkpoints then stay
-        where they are, and the caller must rewind to them.
+        Redis is not the instance the checkpoints were last read from (it restarted, or a replica
+        took over): the checkpoints then stay where they are, and the caller must rewind to them.
+
+        The checkpoints advance only on the instances trusted since the last rewind, never on
+        one merely seen since: a new instance may lack writes made before it came, and only a
+        rewind to its own checkpoint replays them. Trusting it as soon as the Redis watch saw it
+        would let the next batch move its checkpoint past the loss before the rewind ran.
 
         On Redis Cluster the same holds shard by shard: every primary keeps its own checkpoints
         (in the first checkpoint group it serves, see :meth:`Keys.group_offsets`), written after the
-        batch's leads on every primary and only while that primary is the instance the store
-        knows. A shard that lost writes thus never holds a checkpoint covering them, and the
-        rewind goes back to the oldest checkpoint of all (:meth:`checkpoints`).
+        batch's leads on every primary and only while that primary is a trusted instance. A shard
+        that lost writes thus never holds a checkpoint covering them, and the rewind goes back to
+        the oldest checkpoint of all (:meth:`checkpoints`).
         """
-        writing_on, self._writing_on = self._writing_on, None
         if not sent and not offsets:
             return True
-        run_id, run_ids = writing_on or (self.run_id, dict(self.run_ids))
-        # An instance seen to change since the writes began holds its checkpoints back too.
-        if run_id is not None and run_id != self.run_id:
-            run_id = _CHANGED
-        run_ids = {n: r if self.run_ids.get(n) == r else _CHANGED for n, r in run_ids.items()}
         started = time.perf_counter()
         if self.cluster:
-            sure = await self._finish_on_cluster(sent, offsets, run_ids)
+            sure = await self._finish_on_cluster(sent, offsets)
         else:
             pairs: list[str | int] = []
             for field, offset in offsets.items():
@@ -208,50 +202,70 @@ class RedisLeadStore:
             keys = [self.keys.outbox(lead_id) for lead_id in sent]
             if offsets:
                 keys.insert(0, self.keys.offsets)
-            args = [run_id or "", len(offsets), *pairs, *sent.values()]
+            args = [self.run_id or "", len(offsets), *pairs, *sent.values()]
             now = _text(await self._finish(keys=keys, args=args))
-            restarted = self._saw_restart(now)
-            sure = not offsets or (not restarted and run_id in (None, now))
+            sure = not offsets or self._is_trusted(now)
         self.metrics.redis_seconds.labels("finish").observe(time.perf_counter() - started)
         return sure
 
     async def _finish_on_cluster(
-        self, sent: Mapping[str, bytes], offsets: Mapping[str, int], known: dict[str, str]
+        self, sent: Mapping[str, bytes], offsets: Mapping[str, int]
     ) -> bool:
         assert self._nodes is not None
+        trusted = dict(self.run_ids)
 
         def expected(node: str) -> str:
-            # an unknown primary (promoted replica, new shard) keeps its checkpoints still
-            return known.get(node, "?") if known else ""
+            # an untrusted primary (promoted replica, new shard) keeps its checkpoints still
+            return trusted.get(node, _CHANGED) if trusted else ""
 
         run_ids = await self._nodes.finish(sent, offsets, expected)
-        if not self.run_ids:
+        if not trusted:  # the first look: nothing to compare with
             self.run_ids.update(run_ids)
-        return all(known.get(node, run_id) == run_id for node, run_id in run_ids.items()) and (
-            not known or all(node in known for node in run_ids)
-        )
+            return True
+        return all(trusted.get(node) == run_id for node, run_id in run_ids.items())
 
     async def restarted(self) -> bool:
-        """Whether Redis is another instance (it restarted) since this store last looked.
+        """Whether Redis is another instance than the one trusted (it restarted) since the last
+        rewind; the first look only learns the instance.
 
         On a cluster: whether the primaries are other instances (one restarted, a replica was
-        promoted, a shard came or went).
+        promoted, a shard came or went). It does not trust what it sees: see ``finish``.
         """
-        if self._nodes is not None:
-            self._nodes.forget_topology()
-            client = cast(RedisCluster, self.client)
-            nodes = await client.info("server", target_nodes=RedisCluster.PRIMARIES)
-            # redis-py answers {node: info} for several primaries, the bare info for just one
-            if "run_id" in nodes:
-                nodes = {client.get_primaries()[0].name: nodes}
-            self.run_ids = {name: str(info["run_id"]) for name, info in nodes.items()}
-            return self._saw_restart(",".join(sorted(self.run_ids.values())))
-        info = await self.client.info("server")
-        return self._saw_restart(str(info["run_id"]))
+        seen = await self._instances()
+        if self.cluster:
+            if not self.run_ids:
+                self.run_ids = seen
+            return seen != self.run_ids
+        (now,) = seen.values()
+        return not self._is_trusted(now)
 
-    def _saw_restart(self, run_id: str) -> bool:
-        known, self.run_id = self.run_id, run_id
-        return known is not None and known != run_id
+    async def adopt_instances(self) -> None:
+        """Trust the instances Redis has now: called by a rewind just before it reads the
+        checkpoints it goes back to, so writes a new instance lacks are replayed from there."""
+        seen = await self._instances()
+        if self.cluster:
+            self.run_ids = seen
+        else:
+            (self.run_id,) = seen.values()
+
+    async def _instances(self) -> dict[str, str]:
+        """The run id of Redis, or on a cluster of each primary, by node name."""
+        if self._nodes is None:
+            info = await self.client.info("server")
+            return {"": str(info["run_id"])}
+        self._nodes.forget_topology()
+        client = cast(RedisCluster, self.client)
+        nodes = await client.info("server", target_nodes=RedisCluster.PRIMARIES)
+        # redis-py answers {node: info} for several primaries, the bare info for just one
+        if "run_id" in nodes:
+            nodes = {client.get_primaries()[0].name: nodes}
+        return {name: str(info["run_id"]) for name, info in nodes.items()}
+
+    def _is_trusted(self, run_id: str) -> bool:
+        """Whether ``run_id`` is the trusted instance; the first one seen becomes it."""
+        if self.run_id is None:
+            self.run_id = run_id
+        return self.run_id == run_id
 
     async def lead_ids(self) -> AsyncIterator[str]:
         """Every stored lead id, by SCAN (never a blocking KEYS); an id may come more than once."""

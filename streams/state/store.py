@@ -62,13 +62,25 @@ class LeadStore(Protocol):
     async def finish(self, sent: Mapping[str, bytes], offsets: Mapping[str, int]) -> bool:
         """After Kafka acknowledged ``sent``: clear those outboxes, advance checkpoints.
 
-        Returns False when the store restarted since it last looked: checkpoints then stay put,
-        and the caller must rewind to them.
+        Returns False when the store is not the instance trusted since the last rewind (it
+        restarted): checkpoints then stay put, and the caller must rewind to them.
         """
         ...
 
     async def restarted(self) -> bool:
-        """Whether the store is another instance (it restarted) since it last looked."""
+        """Whether the store is another instance than the one trusted (it restarted).
+
+        The first look learns the instance; after that only :meth:`adopt_instances` changes it.
+        """
+        ...
+
+    async def adopt_instances(self) -> None:
+        """Trust the instance there now, so checkpoints advance on it again.
+
+        Only a rewind may call this, just before it reads the checkpoints it goes back to: an
+        instance that came since may lack writes, which only that rewind replays. Trusting it
+        earlier would let a batch move its checkpoint past them.
+        """
         ...
 
     def lead_ids(self) -> AsyncIterator[str]:

@@ -150,8 +150,14 @@ class BatchConsumer(Service):
         chosen = list(partitions if partitions is not None else consumer.assignment())
         if not chosen:
             return 0
-        await self.runtime.store.restarted()  # checkpoints advance only on the Redis read here
-        checkpoints = await self.runtime.store.checkpoints()
+        store = self.runtime.store
+        if partitions is None:
+            await store.adopt_instances()  # checkpoints advance only on the Redis read here
+        elif await store.restarted():
+            # Only a rewind of every partition may trust a new instance: it may lack writes of
+            # partitions this worker already had, too.
+            self.request_rewind("Redis restarted")
+        checkpoints = await store.checkpoints()
         rewound = 0
         for tp in chosen:
             checkpoint = checkpoints.get(f"{tp.topic}:{tp.partition}")

@@ -144,11 +144,6 @@ def test_a_shard_that_lost_writes_is_replayed_from_its_own_checkpoint(
         assert figures["lost"] == figures["doubled"] == 0
 
 
-@pytest.mark.skip(
-    reason="issue 14, open: in a CI run the worker applied everything (0 lost, 0 doubled) but "
-    "never noticed the promoted replica as a new instance, so it did not rewind; a replica that "
-    "lagged would then lose writes. Detection is not yet deterministic, so this does not gate CI"
-)
 def test_a_primary_killed_and_its_replica_promoted(
     run_on: Callable[[Cluster], FaultRun], tmp_path: Path
 ) -> None:

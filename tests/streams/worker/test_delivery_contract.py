@@ -171,6 +171,8 @@ async def test_a_rewind_after_a_restart_replays_the_lost_writes(backend: Backend
     assert not await worker.confirm(second)  # Kafka has the alert, the checkpoint must not move
     assert await worker.store.checkpoints() == checkpoint
 
+    assert await worker.store.restarted()  # still: only the rewind trusts the new instance
+    await worker.store.adopt_instances()  # the rewind, before it reads the checkpoints
     replayed = await worker.process(records(lost, start=len(kept)))  # rewound to the checkpoint
     [again] = alerts(replayed)  # the lead is rebuilt; its alert keeps its id and its content
     clock = ("emitted_at", "scored_at")  # when the replay ran, not what it decided
