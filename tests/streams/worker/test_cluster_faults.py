@@ -118,6 +118,7 @@ def test_a_shard_that_lost_writes_is_replayed_from_its_own_checkpoint(
         scenario.produce()
         total = len(scenario.events)
         scenario.wait_applied(total)
+        scenario.wait_settled()  # idle: the hand-made loss below must not race a batch
         time.sleep(2)  # the worker commits its offsets to Kafka too
         victim = cluster.primaries()[1]
         prefix = scenario.prefix
