@@ -8,9 +8,10 @@ import gc
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import typer
@@ -23,6 +24,7 @@ from streams.kafka.clients import kafka_consumer
 from streams.kafka.publisher import Publisher, validate
 from streams.kafka.topics import ensure_topics
 from streams.observability.metrics import Metrics
+from streams.settings import Settings
 from streams.state.keys import Keys
 from streams.state.redis_store import RedisLeadStore, connect
 from streams.state.store import models_label
@@ -190,6 +192,18 @@ def _readable(value: bytes) -> str:
     return f"{kind} {alert['lead_id']}  {alert['score']} {alert['grade']}{route}  {why}{held}"
 
 
+def _print_stored(
+    settings: Settings, kind: str, key: str, show: Callable[[], Coroutine[Any, Any, bytes | None]]
+) -> None:
+    """Print what ``show`` reads from Redis as JSON; a record Redis lacks is an error (exit 1)."""
+    with services(settings, kind, redis=True):
+        found = asyncio.run(show())
+    if found is None:
+        typer.echo(f"{kind} {key!r} is not in Redis", err=True)
+        raise typer.Exit(1)
+    typer.echo(found.decode())
+
+
 @app.command()
 def lead(
     lead_id: str = typer.Argument(..., help="The lead to show."),
@@ -220,12 +234,7 @@ def lead(
         finally:
             await client.aclose()
 
-    with services(settings, "lead", redis=True):
-        found = asyncio.run(show())
-    if found is None:
-        typer.echo(f"lead {lead_id!r} is not in Redis", err=True)
-        raise typer.Exit(1)
-    typer.echo(found.decode())
+    _print_stored(settings, "lead", lead_id, show)
 
 
 @app.command()
@@ -253,12 +262,7 @@ def account(
         finally:
             await client.aclose()
 
-    with services(settings, "account", redis=True):
-        found = asyncio.run(show())
-    if found is None:
-        typer.echo(f"account {account_id!r} is not in Redis", err=True)
-        raise typer.Exit(1)
-    typer.echo(found.decode())
+    _print_stored(settings, "account", account_id, show)
 
 
 @app.command()
