@@ -613,10 +613,13 @@ def default_model() -> Model:
 
 
 def profile_attributes(model: Model) -> frozenset[str]:
-    """The profile attributes the model's fit and routing rules read.
+    """The profile attributes the model's fit and routing rules read, and its account rules.
 
     A stream worker may keep just these (and so no e-mail address when only its domain is read);
-    anything else in a lead's profile cannot change this model's scores or routes.
+    anything else in a lead's profile cannot change this model's scores, routes or the accounts
+    its leads make up (their summaries carry the firmographics the account rules read).
     """
     rules: list[ConditionSet] = [*model.fit.rules, *model.routing.rules]
+    if model.accounts is not None:
+        rules += [*model.accounts.fit.rules, *model.accounts.routing.rules]
     return frozenset(c.attribute for rule in rules for c in (*rule.all_, *rule.any_))

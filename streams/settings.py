@@ -21,6 +21,8 @@ class TopicNames:
     """The Kafka topics, prefixed; a value object so code never spells a topic name twice."""
 
     __slots__ = (
+        "accounts",
+        "accounts_hot",
         "activity",
         "analytics",
         "dlq",
@@ -52,6 +54,10 @@ class TopicNames:
         # Internal, keyed by anonymous id or by lead: identity links and touches between the
         # worker's two sides (streams.worker.identity). Read by the worker like an input.
         self.identity = f"{prefix}leadscore.identity"
+        # Internal, keyed by account id: each lead's summary as its account sees it, and its
+        # departures (streams.worker.accounts). Read by the worker like an input.
+        self.accounts = f"{prefix}leadscore.accounts"
+        self.accounts_hot = f"{prefix}accounts.hot"
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -61,16 +67,21 @@ class TopicNames:
     @property
     def consumed(self) -> tuple[str, ...]:
         """Every topic the worker reads: the event topics, the analytics-spec calls, then the
-        internal identity topic.
+        internal identity and account topics.
 
-        Kept forever like the inputs: ``leadscore rebuild`` replays the calls, the links and the
-        touches too.
+        Kept forever like the inputs: ``leadscore rebuild`` replays the calls, the links, the
+        touches and the member summaries too.
         """
-        return (*self.inputs, self.analytics, self.identity)
+        return (*self.inputs, self.analytics, self.identity, self.accounts)
+
+    @property
+    def internal(self) -> tuple[str, ...]:
+        """The consumed topics the worker itself writes to."""
+        return (self.identity, self.accounts)
 
     @property
     def outputs(self) -> tuple[str, ...]:
-        return (self.hot, self.scores, self.dlq, self.shadow)
+        return (self.hot, self.scores, self.dlq, self.shadow, self.accounts_hot)
 
 
 class Settings(BaseSettings):

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,14 +25,15 @@ from aiokafka.admin import NewTopic
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from streams.bench import baselines, data, latency, memory
+from streams.bench import baselines, data, latency, memory, settle
 from streams.bench.e2e import Worker, Workers
 from streams.bench.proc import LEADSCORE, Child, child_env
 from streams.kafka.clients import kafka_admin, kafka_environment
 from streams.kafka.topics import ensure_topics
+from streams.observability.metrics import Metrics
 from streams.settings import Settings
 from streams.state.keys import Keys
-from streams.state.redis_store import connect
+from streams.state.redis_store import RedisLeadStore, connect
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,9 @@ class Bench:
                     o.events, started, o.timeout, lambda n: bar.update(task, completed=n)
                 )
                 shares = await worker.each_handled()
+                store = RedisLeadStore(redis, Keys(s.redis_prefix), 0, Metrics())
+                settled = await settle.wait_settled(s, store, o.timeout)
+                e2e = replace(e2e, last_at=max(e2e.last_at, settled))
                 await asyncio.sleep(1.0)  # the last batch's outbox clearing lands
                 memory_after = await memory.used_memory(redis)
                 keys = Keys(s.redis_prefix)

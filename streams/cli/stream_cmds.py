@@ -1,4 +1,5 @@
-"""Commands that talk to Kafka and Redis: ``worker``, ``produce``, ``alerts``, ``lead``."""
+"""Commands that talk to Kafka and Redis: ``worker``, ``produce``, ``alerts``, ``lead``,
+``account``."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import gc
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import typer
@@ -22,10 +24,12 @@ from streams.kafka.clients import kafka_consumer
 from streams.kafka.publisher import Publisher, validate
 from streams.kafka.topics import ensure_topics
 from streams.observability.metrics import Metrics
+from streams.settings import Settings
 from streams.state.keys import Keys
 from streams.state.redis_store import RedisLeadStore, connect
 from streams.state.store import models_label
 from streams.worker import identity
+from streams.worker.accounts import account_view
 from streams.worker.processor import Processor, score_now
 from streams.worker.rescore import RescoreReport
 from streams.worker.rescore import rescore as run_rescore
@@ -188,6 +192,18 @@ def _readable(value: bytes) -> str:
     return f"{kind} {alert['lead_id']}  {alert['score']} {alert['grade']}{route}  {why}{held}"
 
 
+def _print_stored(
+    settings: Settings, kind: str, key: str, show: Callable[[], Coroutine[Any, Any, bytes | None]]
+) -> None:
+    """Print what ``show`` reads from Redis as JSON; a record Redis lacks is an error (exit 1)."""
+    with services(settings, kind, redis=True):
+        found = asyncio.run(show())
+    if found is None:
+        typer.echo(f"{kind} {key!r} is not in Redis", err=True)
+        raise typer.Exit(1)
+    typer.echo(found.decode())
+
+
 @app.command()
 def lead(
     lead_id: str = typer.Argument(..., help="The lead to show."),
@@ -218,12 +234,35 @@ def lead(
         finally:
             await client.aclose()
 
-    with services(settings, "lead", redis=True):
-        found = asyncio.run(show())
-    if found is None:
-        typer.echo(f"lead {lead_id!r} is not in Redis", err=True)
-        raise typer.Exit(1)
-    typer.echo(found.decode())
+    _print_stored(settings, "lead", lead_id, show)
+
+
+@app.command()
+def account(
+    account_id: str = typer.Argument(..., help="The account to show."),
+    at: str | None = typer.Option(
+        None, "--at", help="Score as of this RFC 3339 time (default now)."
+    ),
+) -> None:
+    """Show an account's state from Redis: score, engaged contacts, members and explanation per
+    model with an accounts section, and its recent history."""
+    settings = settings_or_exit()
+    models = models_or_exit(settings)
+    when = datetime.fromisoformat(at).astimezone(UTC) if at else datetime.now(UTC)
+
+    async def show() -> bytes | None:
+        client = connect(settings.redis_url, settings.redis_cluster)
+        try:
+            keys = Keys(settings.redis_prefix).accounts
+            store = RedisLeadStore(client, keys, settings.history_length, Metrics())
+            stored = (await store.load([account_id]))[account_id]
+            if not stored.version:
+                return None
+            return orjson.dumps(account_view(stored, models, when))
+        finally:
+            await client.aclose()
+
+    _print_stored(settings, "account", account_id, show)
 
 
 @app.command()
@@ -275,6 +314,9 @@ def rescore() -> None:
             # a lead scores with the anonymous visitors identified as it, as in the worker
             visitors=RedisLeadStore(client, keys.visitors, 0, metrics),
             identity_topic=settings.topics.identity,
+            # and tells its account what changed, as in the worker
+            accounts=RedisLeadStore(client, keys.accounts, settings.history_length, metrics),
+            accounts_topic=settings.topics.accounts,
             shadow=shadow,
         )
         try:

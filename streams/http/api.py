@@ -12,6 +12,9 @@
   is one percent-encoded path segment and may hold any character: aiohttp matches routes on the
   path decoded except for ``%2F`` and ``%25``, and decodes those two in the value it hands over, so
   the route takes any run of characters but ``/`` (braces included) and the view gets the exact id.
+- ``GET /accounts/{account_id}``: the account's score per model with an ``accounts`` section,
+  its members (the top leads with their scores), explanation and recent history, read from Redis;
+  the id travels like a lead id.
 - ``GET /healthz``: 200 when Redis answers and the worker runs; 503 when Redis does not answer,
   or when a step has kept failing for ``LEADSCORE_STALL_SECONDS`` (the worker is up but stalled).
 - ``GET /metrics``: Prometheus exposition.
@@ -36,7 +39,7 @@ from scoring.analytics import track_table
 from scoring.model import Model
 from streams.http.auth import install
 from streams.kafka.publisher import map_calls, validate
-from streams.worker import identity
+from streams.worker import accounts, identity
 from streams.worker.processor import score_now
 
 if TYPE_CHECKING:
@@ -136,6 +139,15 @@ def register(app: faust.App, runtime: Runtime) -> None:
                     "history": [expand_history(e, runtime.models) for e in stored.history],
                 },
             )
+
+    @app.page("/accounts/{account_id:[^/]+}")
+    class Account(View):
+        async def get(self, request: Request, account_id: str) -> Response:
+            stored = (await runtime.accounts.load([account_id]))[account_id]
+            if not stored.version:
+                return _json(self, {"error": "no such account"}, 404)
+            view = accounts.account_view(stored, runtime.models, datetime.now(UTC))
+            return _json(self, view)
 
     @app.page("/healthz")
     class Health(View):

@@ -3,13 +3,16 @@
 - ``GET /``: redirects to the explorer, so the address ``ops/run`` prints opens something useful
   (Faust's own answer there is ``{"status": "OK"}``, which tells a newcomer nothing).
 - ``GET /explorer``: the page (plain HTML, CSS and JS from ``streams/http/static``, no build).
-- ``GET /events/hot``: server-sent events, one ``alert`` event per routing event on ``leads.hot``;
-  a new connection first gets the most recent ones, so a page opened late is not empty.
+- ``GET /events/hot``: server-sent events, one ``alert`` event per routing event on ``leads.hot``
+  and on ``accounts.hot`` (an account's rows carry ``account_id``), in alert time; a new
+  connection first gets the most recent ones, so a page opened late is not empty.
 - ``GET /leads?prefix=P&limit=N``: leads whose id starts with ``P``, with their current score.
-- The lead view reads the existing ``GET /leads/{lead_id}``.
+- The lead view reads the existing ``GET /leads/{lead_id}``, the account view
+  ``GET /accounts/{account_id}`` (members with their scores, the buying group over time).
 
-The feed reads ``leads.hot`` with its own consumer outside any group (it must see every partition
-and must not take partitions from the scoring agent), started when the first browser connects.
+The feed reads ``leads.hot`` and ``accounts.hot`` with its own consumer outside any group (it must
+see every partition and must not take partitions from the scoring agent), started when the first
+browser connects.
 Search walks Redis with SCAN over the lead key pattern and stops at a bounded amount of work:
 good enough for an explorer, not an index.
 """
@@ -74,7 +77,18 @@ def summarize(alert: dict[str, Any]) -> dict[str, Any]:
         if isinstance(c, dict) and type(c.get("points", 0)) in (int, float)
     ]
     by_size = sorted(contributions, key=lambda c: -abs(c.get("points", 0)))
-    fields = ("alert_id", "kind", "lead_id", "score", "grade", "route", "model", "emitted_at")
+    fields = (
+        "alert_id",
+        "kind",
+        "lead_id",
+        "account_id",
+        "engaged_contacts",
+        "score",
+        "grade",
+        "route",
+        "model",
+        "emitted_at",
+    )
 
     def rows(keep: Any) -> list[dict[str, Any]]:
         chosen = [c for c in by_size if keep(c.get("points", 0))][:3]
@@ -99,11 +113,12 @@ def alert_time(item: dict[str, Any], fallback_ms: int) -> float:
 
 
 class HotFeed:
-    """Fans ``leads.hot`` out to every connected browser, keeping the last few for newcomers."""
+    """Fans the routing topics (``leads.hot``, ``accounts.hot``) out to every connected browser,
+    keeping the last few for newcomers."""
 
-    def __init__(self, settings: Settings, topic: str) -> None:
+    def __init__(self, settings: Settings, topics: list[str]) -> None:
         self.settings = settings  # its Kafka clients come from streams.kafka.clients
-        self.topic = topic
+        self.topics = topics
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self._queues: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -167,11 +182,11 @@ class HotFeed:
         admin = kafka_admin(self.settings)
         await admin.start()
         try:
-            tps = await partitions(admin, [self.topic])
+            tps = await partitions(admin, self.topics)
         finally:
             await admin.close()
-        if not tps:
-            raise KafkaError(f"topic {self.topic} does not exist yet")
+        if {tp.topic for tp in tps} != set(self.topics):
+            raise KafkaError(f"topics {', '.join(self.topics)} do not all exist yet")
         consumer = kafka_consumer(self.settings, group_id=None, enable_auto_commit=False)
         await consumer.start()
         try:
@@ -264,7 +279,7 @@ def _asset(name: str) -> bytes:
 def register_explorer(app: faust.App, runtime: Runtime) -> HotFeed:
     """Add the explorer's pages to the worker's web server."""
     settings = runtime.settings
-    feed = HotFeed(settings, settings.topics.hot)
+    feed = HotFeed(settings, [settings.topics.hot, settings.topics.accounts_hot])
     page = _asset("explorer.html")
     assets = {name: (_asset(name), ctype) for name, ctype in _ASSETS.items()}
     gauge = runtime.metrics.explorer_clients

@@ -31,6 +31,9 @@ class Channel(StrEnum):
     DLQ = "dlq"
     # Internal: links and touches between visitors and leads (streams.worker.identity).
     IDENTITY = "identity"
+    # Internal: leads' summaries and departures for their accounts (streams.worker.accounts).
+    ACCOUNT = "account"
+    ACCOUNTS_HOT = "accounts_hot"
     # A shadow model's would-be alerts: compared by an operator, never routed to sales.
     SHADOW = "shadow"
 

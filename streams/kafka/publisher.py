@@ -170,6 +170,8 @@ class Publisher:
             Channel.SCORES: topics.scores,
             Channel.DLQ: topics.dlq,
             Channel.IDENTITY: topics.identity,
+            Channel.ACCOUNT: topics.accounts,
+            Channel.ACCOUNTS_HOT: topics.accounts_hot,
             Channel.SHADOW: topics.shadow,
         }
         pending = [

@@ -47,6 +47,12 @@ class Metrics:
             ["kind", "model", "role"],
             registry=r,
         )
+        self.account_transitions = Counter(
+            "leadscore_account_transitions",
+            "Account alerts emitted to accounts.hot: turned hot, or cooled.",
+            ["kind"],
+            registry=r,
+        )
         self.rewinds = Counter(
             "leadscore_rewinds",
             "Partitions sent back to their Redis checkpoint (after a Redis or worker crash).",

@@ -117,6 +117,12 @@ class Keys:
         return Keys(f"{self.prefix}:visitor")
 
     @property
+    def accounts(self) -> Keys:
+        """The keys of accounts' records: a lead store of their own, under ``{prefix}:account``
+        (see ``streams.worker.accounts``), each account under its own hash tag."""
+        return Keys(f"{self.prefix}:account")
+
+    @property
     def cooling(self) -> str:
         """Sorted set: hot lead id -> the time (epoch seconds) its score decays below re-arm."""
         return f"{self.prefix}:cooling"

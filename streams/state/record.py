@@ -11,6 +11,9 @@ and the body is, per model:  u8 name length, name, u8 summary length, summary,
                  then, only when there are any: u32 length, identity links (JSON object; see
                  ``streams.worker.identity``). Records written before links existed end earlier
                  and read as having none.
+                 then, only when there is any: u32 length, account data (JSON object: a lead's
+                 ``membership``, an account's ``group``; see ``streams.worker.accounts``), after
+                 a links section that may be empty (length 0).
 
 The version leads so that the compare-and-set script can read it without decoding the rest.
 """
@@ -42,6 +45,10 @@ class StoredLead:
     outbox: list[list[Any]] = field(default_factory=list)
     # A lead: the anonymous visitors counted toward it. A visitor: its identifications.
     links: dict[str, list[Any]] = field(default_factory=dict)
+    # A lead (or visitor): its account, its latest event time, what it last told its account.
+    membership: dict[str, Any] = field(default_factory=dict)
+    # An account: its members' summaries and hysteresis per model (streams.worker.accounts).
+    group: dict[str, Any] = field(default_factory=dict)
 
     def state(self, model: str) -> LeadState:
         found = self.states.get(model)
@@ -66,9 +73,17 @@ def body(lead: StoredLead) -> bytes:
         parts += [_U32.pack(len(body)), body]
     history = orjson.dumps(lead.history) if lead.history else b""
     parts += [_U32.pack(len(history)), history]
-    if lead.links:
-        links = orjson.dumps(lead.links)
+    if lead.links or lead.membership or lead.group:
+        links = orjson.dumps(lead.links) if lead.links else b""
         parts += [_U32.pack(len(links)), links]
+    if lead.membership or lead.group:
+        doc: dict[str, Any] = {}
+        if lead.membership:
+            doc["m"] = lead.membership
+        if lead.group:
+            doc["g"] = lead.group
+        extra = orjson.dumps(doc)
+        parts += [_U32.pack(len(extra)), extra]
     return b"".join(parts)
 
 
@@ -98,5 +113,12 @@ def decode(lead_id: str, data: bytes | None, outbox: bytes | None = None) -> Sto
     pos += 4 + size
     if pos < len(data):
         (size,) = _U32.unpack_from(data, pos)
-        lead.links = orjson.loads(data[pos + 4 : pos + 4 + size])
+        if size:
+            lead.links = orjson.loads(data[pos + 4 : pos + 4 + size])
+        pos += 4 + size
+    if pos < len(data):
+        (size,) = _U32.unpack_from(data, pos)
+        doc = orjson.loads(data[pos + 4 : pos + 4 + size])
+        lead.membership = doc.get("m", {})
+        lead.group = doc.get("g", {})
     return lead

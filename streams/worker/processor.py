@@ -36,6 +36,7 @@ from streams.observability.metrics import Metrics
 from streams.state import record as lead_record
 from streams.state.record import StoredLead
 from streams.state.store import LeadStore, LeadWrite
+from streams.worker import accounts as account_side
 from streams.worker import identity
 from streams.worker.cache import LeadCache
 from streams.worker.shadow import as_shadow
@@ -82,6 +83,9 @@ class BatchOutcome:
     consumed_types: dict[EventType, int] = field(default_factory=dict)
     # Visitors' outboxes, cleared in the visitor store once their touches are acknowledged.
     visitor_outboxes: dict[str, bytes] = field(default_factory=dict)
+    # Accounts' outboxes (their alerts), cleared in the account store the same way.
+    account_outboxes: dict[str, bytes] = field(default_factory=dict)
+    account_transitions: list[str] = field(default_factory=list)
     rejected_reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -114,6 +118,8 @@ class Processor:
         identity_topic: str | None = None,
         expire_visitors: Callable[[Mapping[str, float | None]], Awaitable[None]] | None = None,
         anonymous_ttl: float = 90 * 86400.0,
+        accounts: LeadStore | None = None,
+        accounts_topic: str | None = None,
         analytics_topic: str | None = None,
         track_overrides: Mapping[str, EventType] | None = None,
         shadow: Model | None = None,
@@ -136,6 +142,11 @@ class Processor:
         # Unidentified visitors expire ``anonymous_ttl`` seconds after their last write.
         self.expire_visitors = expire_visitors
         self.anonymous_ttl = anonymous_ttl
+        # Accounts' records (another key prefix) and the topic of leads' summaries for them;
+        # without them, or without a model with an accounts section, leads tell no account
+        # (streams.worker.accounts).
+        self.accounts = accounts
+        self.accounts_topic = accounts_topic
         # Analytics-spec calls (scoring.analytics): each message stands for zero or more events,
         # mapped with the models' track-name table and these overrides on top.
         self.analytics_topic = analytics_topic
@@ -164,6 +175,9 @@ class Processor:
         self._profile_keep = {m.name: profile_attributes(m) for m in self.scoring}
         self._profile_keep_all = frozenset().union(*self._profile_keep.values())
         self.track_table = track_table(self.models, self.track_overrides)
+        self._with_accounts = self.accounts is not None and any(
+            m.accounts is not None for m in self.models
+        )
         self.cache.clear()
 
     async def process(self, records: Iterable[ConsumedRecord]) -> BatchOutcome:
@@ -172,6 +186,7 @@ class Processor:
         outcome = BatchOutcome()
         by_lead: dict[str, list[tuple[Event, ConsumedRecord]]] = {}
         visits = _Visits()
+        news: dict[str, list[account_side.AccountMessage]] = {}
         offsets = outcome.offsets
         consumed = outcome.consumed_types
         for record in records:
@@ -186,6 +201,13 @@ class Processor:
                     visits.links.setdefault(found.anonymous_id, []).append(found)
                 else:
                     visits.touches.setdefault(found.to, []).append(found)
+                continue
+            if record.topic == self.accounts_topic:
+                message = account_side.decode_message(record.value)
+                if isinstance(message, str):
+                    self._reject(outcome, record, RejectReason.INVALID, message)
+                else:
+                    news.setdefault(message.account_id, []).append(message)
                 continue
             events: list[Event | Rejection]
             if record.topic == self.analytics_topic:
@@ -211,6 +233,8 @@ class Processor:
         for lead_id in visits.touches:
             by_lead.setdefault(lead_id, [])
         await self._update(by_lead, now, outcome, force=False, touches=visits.touches)
+        if news and self.accounts is not None:
+            await self._update_accounts(news, now, outcome, force=False)
         return outcome
 
     def _reject(
@@ -248,6 +272,8 @@ class Processor:
                 stored = loaded[visitor]
                 keep = self._profile_keep_all
                 kept = [_minimal_profile(e, keep) for e in visits.events.get(visitor, [])]
+                for event in kept:
+                    account_side.note_event(stored, event)
                 touches = identity.plan_visitor(
                     stored, kept, visits.links.get(visitor, []), self.scoring
                 )
@@ -284,6 +310,65 @@ class Processor:
         await self._update({lead: [] for lead in lead_ids}, self.clock(), outcome, force=True)
         return outcome
 
+    async def tick_accounts(self, account_ids: Iterable[str]) -> BatchOutcome:
+        """Re-evaluate accounts with no news: how hot accounts cool as their leads go quiet."""
+        outcome = BatchOutcome()
+        if self.accounts is not None:
+            news: dict[str, list[account_side.AccountMessage]] = {a: [] for a in account_ids}
+            await self._update_accounts(news, self.clock(), outcome, force=True)
+        return outcome
+
+    async def _update_accounts(
+        self,
+        news: Mapping[str, list[account_side.AccountMessage]],
+        now: float,
+        outcome: BatchOutcome,
+        *,
+        force: bool,
+    ) -> None:
+        """Fold leads' summaries and departures into their accounts; account alerts go out."""
+        store = self.accounts
+        if store is None:
+            return
+        pending = set(news)
+        cooling: dict[str, float | None] = {}
+        for _ in range(MAX_ATTEMPTS):
+            loaded = await store.load(pending)
+            writes: list[LeadWrite] = []
+            plans: dict[str, tuple[account_side.AccountPlan, list[list[Any]], bytes]] = {}
+            for account_id in pending:
+                stored = loaded[account_id]
+                plan = account_side.plan_account(
+                    stored, news[account_id], self.models, now, force, store.history_length
+                )
+                if not plan.changed:  # only repeats; an outbox left by a crash goes again
+                    pending_bytes = orjson.dumps(stored.outbox) if stored.outbox else b""
+                    plans[account_id] = (plan, stored.outbox, pending_bytes)
+                    continue
+                outbox = stored.outbox + plan.produced if self.emit else list(stored.outbox)
+                outbox_bytes = orjson.dumps(outbox) if outbox else b""
+                encoded = lead_record.encode(stored, stored.version + 1)
+                writes.append(LeadWrite(account_id, stored.version, encoded, outbox_bytes))
+                plans[account_id] = (plan, outbox, outbox_bytes)
+            conflicts = set(await store.commit(writes))
+            for account_id, (plan, outbox, outbox_bytes) in plans.items():
+                if account_id in conflicts:
+                    continue
+                if outbox:
+                    outcome.account_outboxes[account_id] = outbox_bytes
+                    outcome.messages.extend(_out_message(account_id, e) for e in outbox)
+                if plan.changed and self.emit:
+                    outcome.account_transitions.extend(plan.transitions)
+                if plan.reschedule:
+                    cooling[account_id] = plan.cooling_at
+            if not conflicts:
+                break
+            self.metrics.state_conflicts.inc(len(conflicts))
+            pending = conflicts
+        else:
+            raise StateConflict(f"{len(pending)} accounts kept changing under us; retry the batch")
+        await store.schedule_cooling(cooling)
+
     async def rescore(self, lead_ids: Iterable[str]) -> BatchOutcome:
         """Re-evaluate leads under the current models, writing only those whose outcome moved.
 
@@ -306,6 +391,8 @@ class Processor:
         """
         if self.visitors is not None and outcome.visitor_outboxes:
             await self.visitors.finish(outcome.visitor_outboxes, {})
+        if self.accounts is not None and outcome.account_outboxes:
+            await self.accounts.finish(outcome.account_outboxes, {})
         sure = await self.store.finish(outcome.outboxes, outcome.offsets)
         for lead_id in outcome.outboxes:  # as the finish script just did in Redis
             cached = self.cache.get(lead_id)
@@ -315,6 +402,8 @@ class Processor:
             self._consumed(event_type.value).inc(count)
         for reason, count in outcome.rejected_reasons.items():
             self.metrics.events_rejected.labels(reason).inc(count)
+        for kind in outcome.account_transitions:
+            self.metrics.account_transitions.labels(kind).inc()
         now = self.clock()
         for origin in outcome.alert_origins:
             self.metrics.event_to_alert_seconds.observe(max(now - origin, 0.0))
@@ -422,6 +511,8 @@ class Processor:
                 kept = _minimal_profile(event, self._profile_keep[model.name])
                 applied |= apply_event(stored.state(model.name), kept, model)
             if applied:
+                if self._with_accounts:
+                    account_side.note_event(stored, event)
                 if latest is None or event.occurred_at >= latest[0].occurred_at:
                     latest = (event, record)
                 if identity.is_identified(event):
@@ -449,6 +540,7 @@ class Processor:
         tipping = latest[0] if latest else None
         visiting = identity.members(stored) if visitors else []
         members = [visitors[a] for a in visiting if visitors and a in visitors]
+        combined: dict[str, Any] = {}
         for model in self.scoring:
             shadow = model is self.shadow
             own = stored.state(model.name)
@@ -457,6 +549,7 @@ class Processor:
                 if members
                 else own
             )
+            combined[model.name] = state
             score = evaluate(state, model, at, explained=False)
             transition = update_hot(state, score, model)
             own.hot, own.crossings = state.hot, state.crossings
@@ -510,6 +603,9 @@ class Processor:
                 entry += [int(score_), grade_, int(hot_)]
             stored.history = [entry, *stored.history][: self.store.history_length]
         produced += links
+        if self._with_accounts and stored.membership:
+            last = account_side.last_event(stored, members)
+            produced += account_side.member_entries(stored, combined, self.models, last, now)
         outbox = stored.outbox + produced if self.emit else list(stored.outbox)
         if not self.emit:
             origins = []
@@ -577,8 +673,8 @@ def _kind(event: Event | None) -> str:
 
 
 def _out_message(lead_id: str, entry: list[Any]) -> OutMessage:
-    """An outbox entry as a message: ``[channel, text]`` keyed by the lead, or ``[channel, text,
-    key]`` for identity messages, which are keyed by whom they are for."""
+    """An outbox entry as a message: ``[channel, text]`` keyed by the lead (or account), or
+    ``[channel, text, key]`` for identity and account messages, keyed by whom they are for."""
     channel, text = entry[0], entry[1]
     key = str(entry[2]) if len(entry) > 2 else lead_id
     return OutMessage(Channel(channel), key.encode(), str(text).encode())

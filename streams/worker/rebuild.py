@@ -28,6 +28,7 @@ from streams.state.keys import Keys
 from streams.state.record import StoredLead, encode
 from streams.state.redis_store import RedisLeadStore, connect
 from streams.state.store import LeadStore, LeadWrite
+from streams.worker import accounts as account_side
 from streams.worker.processor import ConsumedRecord, Processor
 
 
@@ -86,6 +87,7 @@ async def rebuild(
     client = connect(settings.redis_url, settings.redis_cluster)
     metrics = Metrics()
     store = RedisLeadStore(client, Keys(settings.redis_prefix), settings.history_length, metrics)
+    account_store = RedisLeadStore(client, store.keys.accounts, settings.history_length, metrics)
     processor = Processor(
         store,
         models,
@@ -95,6 +97,9 @@ async def rebuild(
         # the identity topic is replayed too: visitors' records and links come back with it
         visitors=RedisLeadStore(client, store.keys.visitors, 0, metrics),
         identity_topic=settings.topics.identity,
+        # and the accounts topic: accounts come back from their leads' summaries
+        accounts=account_store,
+        accounts_topic=settings.topics.accounts,
         analytics_topic=settings.topics.analytics,
         track_overrides=settings.track_overrides,
     )
@@ -113,6 +118,8 @@ async def rebuild(
                 progress(read, total)
         announced = await _announced(consumer, settings)
         await _restore_announced(store, models, announced, settings.batch_size)
+        by_account = await _announced(consumer, settings, accounts=True)
+        await _restore_accounts(account_store, models, by_account, settings.batch_size)
         partitions = await partitions_of(settings, settings.topics.consumed)
         return RebuildReport(read, events, rejected, sum(partitions.values()))
     finally:
@@ -123,15 +130,22 @@ async def rebuild(
 Announced = dict[tuple[str, str], tuple[int, bool]]
 
 
-async def _announced(consumer: AIOKafkaConsumer, settings: Settings) -> Announced:
-    """(lead, model) -> (crossing, hot) as the routing topic tells it; see `fold_announcements`."""
+async def _announced(
+    consumer: AIOKafkaConsumer, settings: Settings, accounts: bool = False
+) -> Announced:
+    """(lead, model) -> (crossing, hot) as the routing topic tells it; see `fold_announcements`.
+    With ``accounts``: (account, model) as ``accounts.hot`` tells it."""
     announced: Announced = {}
-    async for records, _ in _read_to_end(consumer, settings, [settings.topics.hot]):
-        fold_announcements(announced, announcements(m.value for m in records))
+    topics = settings.topics
+    topic, subject = (topics.accounts_hot, "account_id") if accounts else (topics.hot, "lead_id")
+    async for records, _ in _read_to_end(consumer, settings, [topic]):
+        fold_announcements(announced, announcements((m.value for m in records), subject), subject)
     return announced
 
 
-def announcements(values: Iterable[bytes | None]) -> Iterator[dict[str, Any]]:
+def announcements(
+    values: Iterable[bytes | None], subject: str = "lead_id"
+) -> Iterator[dict[str, Any]]:
     """The alerts and coolings among a routing topic's messages, skipping anything else.
 
     Anyone with write access can put anything on the topic; one unreadable message must not stop
@@ -146,13 +160,15 @@ def announcements(values: Iterable[bytes | None]) -> Iterator[dict[str, Any]]:
             isinstance(alert, dict)
             and alert.get("kind") in ("hot", "cooled")
             and type(alert.get("crossing")) is int
-            and isinstance(alert.get("lead_id"), str)
+            and isinstance(alert.get(subject), str)
             and isinstance(alert.get("model"), str)
         ):
             yield alert
 
 
-def fold_announcements(announced: Announced, alerts: Iterable[dict[str, Any]]) -> None:
+def fold_announcements(
+    announced: Announced, alerts: Iterable[dict[str, Any]], subject: str = "lead_id"
+) -> None:
     """Fold hot alerts and coolings, in offset order, into what their consumers were told.
 
     The highest crossing wins, not the last message: a worker replaying writes Redis lost may
@@ -161,7 +177,7 @@ def fold_announcements(announced: Announced, alerts: Iterable[dict[str, Any]]) -
     whose cooling was already sent does not make it hot again, as consumers drop that duplicate.
     """
     for alert in alerts:
-        key = (str(alert.get("lead_id")), str(alert.get("model")))
+        key = (str(alert.get(subject)), str(alert.get("model")))
         crossing, hot = int(alert["crossing"]), alert.get("kind") == "hot"
         seen, was_hot = announced.get(key, (0, False))
         if crossing > seen:
@@ -171,7 +187,10 @@ def fold_announcements(announced: Announced, alerts: Iterable[dict[str, Any]]) -
 
 
 async def catch_up_with_announced(
-    settings: Settings, store: LeadStore, models: Sequence[Model]
+    settings: Settings,
+    store: LeadStore,
+    models: Sequence[Model],
+    accounts: LeadStore | None = None,
 ) -> int:
     """Raise the hysteresis memory of leads that count fewer crossings than were announced.
 
@@ -184,6 +203,7 @@ async def catch_up_with_announced(
     await consumer.start()
     try:
         announced = await _announced(consumer, settings)
+        by_account = await _announced(consumer, settings, accounts=True) if accounts else {}
     finally:
         await consumer.stop()
 
@@ -202,6 +222,17 @@ async def catch_up_with_announced(
         raised += await _rewrite(
             store, models, ids[start : start + settings.batch_size], raise_behind
         )
+    if accounts is not None:  # accounts alike, from accounts.hot
+        account_ids = sorted({account for account, _ in by_account})
+        for start in range(0, len(account_ids), settings.batch_size):
+            chunk = account_ids[start : start + settings.batch_size]
+            raised += await _rewrite(
+                accounts,
+                models,
+                chunk,
+                lambda stored: account_side.raise_to_announced(stored, by_account, models),
+                account_side.cooling_due,
+            )
     return raised
 
 
@@ -250,11 +281,33 @@ async def _restore_batch(
     await _rewrite(store, models, lead_ids, set_announced)
 
 
+async def _restore_accounts(
+    store: LeadStore, models: Sequence[Model], announced: Announced, batch_size: int
+) -> None:
+    """Set every account's hysteresis memory to what ``accounts.hot`` says was announced."""
+    batch: list[str] = []
+
+    async def restore(ids: list[str]) -> None:
+        def set_announced(stored: StoredLead) -> bool:
+            return account_side.set_announced(stored, announced, models)
+
+        await _rewrite(store, models, ids, set_announced, account_side.cooling_due)
+
+    async for account_id in store.lead_ids():
+        batch.append(account_id)
+        if len(batch) >= batch_size:
+            await restore(batch)
+            batch = []
+    if batch:
+        await restore(batch)
+
+
 async def _rewrite(
     store: LeadStore,
     models: Sequence[Model],
     lead_ids: Sequence[str],
     change: Callable[[StoredLead], bool],
+    due: Callable[[StoredLead, Sequence[Model]], float | None] | None = None,
 ) -> int:
     """Apply ``change`` to each lead and write back those it changed, with compare-and-set.
 
@@ -271,7 +324,7 @@ async def _rewrite(
         for lead_id, lead in leads.items():
             if not change(lead):
                 continue
-            cooling[lead_id] = _cooling_due(lead, models)
+            cooling[lead_id] = (due or _cooling_due)(lead, models)
             outbox = orjson.dumps(lead.outbox) if lead.outbox else b""
             writes.append(LeadWrite(lead_id, lead.version, encode(lead, lead.version + 1), outbox))
         conflicts = set(await store.commit(writes))

@@ -72,6 +72,7 @@ class Runtime:
         self.consumer: ConsumerHandle | None = None
         self._store: RedisLeadStore | None = None
         self._visitors: RedisLeadStore | None = None
+        self._accounts: RedisLeadStore | None = None
         self._processor: Processor | None = None
         self._publisher: Publisher | None = None
         self._publisher_lock = asyncio.Lock()
@@ -97,6 +98,15 @@ class Runtime:
         return self._visitors
 
     @property
+    def accounts(self) -> RedisLeadStore:
+        """Accounts' records: the lead store's machinery under their own key prefix."""
+        if self._accounts is None:
+            keys = self.keys.accounts
+            history = self.settings.history_length
+            self._accounts = RedisLeadStore(self.store.client, keys, history, self.metrics)
+        return self._accounts
+
+    @property
     def processor(self) -> Processor:
         if self._processor is None:
             self._processor = Processor(
@@ -110,6 +120,8 @@ class Runtime:
                 identity_topic=self.settings.topics.identity,
                 expire_visitors=self.visitors.expire,
                 anonymous_ttl=self.settings.anonymous_ttl_days * 86400,
+                accounts=self.accounts,
+                accounts_topic=self.settings.topics.accounts,
                 analytics_topic=self.settings.topics.analytics,
                 track_overrides=self.settings.track_overrides,
                 shadow=self.shadow,
@@ -156,10 +168,15 @@ class Runtime:
         await self.retrying("cooling", self._cool_once)
 
     async def _cool_once(self) -> None:
-        due = await self.store.due_for_cooling(self.processor.clock(), self.settings.batch_size)
+        now, limit = self.processor.clock(), self.settings.batch_size
+        due = await self.store.due_for_cooling(now, limit)
         if due and self.consumer is not None:
             async with self.consumer.lock:  # never beside a batch: they may share leads
                 await self._deliver(self.processor.tick(due))
+        due_accounts = await self.accounts.due_for_cooling(now, limit)
+        if due_accounts and self.consumer is not None:
+            async with self.consumer.lock:
+                await self._deliver(self.processor.tick_accounts(due_accounts))
 
     def models_changed_on_disk(self) -> bool:
         """Whether a model file changed (modified, replaced, gone) since the last look."""
@@ -244,8 +261,11 @@ class Runtime:
             self.consumer.request_rewind("Redis restarted")
 
     async def catch_up_announced(self) -> None:
-        """After replaying writes Redis lost: no lead may count fewer crossings than announced."""
-        raised = await catch_up_with_announced(self.settings, self.store, self.models)
+        """After replaying writes Redis lost: no lead or account may count fewer crossings than
+        announced."""
+        raised = await catch_up_with_announced(
+            self.settings, self.store, self.models, self.accounts
+        )
         if raised:
             log.warning("%d leads caught up with the alerts already announced for them", raised)
 

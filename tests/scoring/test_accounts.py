@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from scoring.accounts import (
     AccountState,
     Member,
+    account_cools_at,
     evaluate_account,
     latest_account,
     step_account,
@@ -68,9 +70,14 @@ def test_stale_summaries_and_departures_do_not_undo_newer_ones() -> None:
     assert account.update(member("lead-1", 30, days_ago=1))
     assert not account.update(member("lead-1", 5, days_ago=2))  # older news
     assert account.members["lead-1"].engagement == 30
-    assert not account.leave("lead-1", AT.timestamp() - 3 * DAY)  # left before the summary
-    assert account.leave("lead-1", AT.timestamp())
+    joined = Member("lead-1", 60, 30, AT.timestamp(), FIRMO, since=(AT.timestamp() - DAY, 7))
+    assert account.update(joined)  # a later membership outranks the first
+    assert account.leave("lead-1", (AT.timestamp() - 3 * DAY, 1))  # left the first membership
+    assert account.members["lead-1"] == joined
+    assert account.leave("lead-1", (AT.timestamp(), 2))
     assert account.members == {}
+    assert not account.update(joined)  # older news arriving late cannot bring it back
+    assert not account.leave("lead-1", (AT.timestamp(), 2))  # a repeat
 
 
 @settings(max_examples=100, deadline=None)
@@ -111,3 +118,51 @@ def test_account_thresholds_need_a_hot_score_or_a_contact_count() -> None:
         parse_model(text)
     model = parse_model("name: m\nversion: 1\naccounts:\n  thresholds: {hot: 70}\n")
     assert model.accounts is not None and model.accounts.thresholds.rearm == 60
+
+
+_members = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c", "d", "e"]),
+        st.floats(-10, 80, allow_nan=False),
+        st.integers(0, 100),
+        st.floats(0, 60, allow_nan=False),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _account(rows: list[tuple[str, float, int, float]], hot: bool) -> AccountState:
+    account = AccountState("x", hot=hot)
+    for lead, engagement, score, age in rows:
+        account.update(member(lead, engagement, score, days_ago=age))
+    return account
+
+
+@settings(max_examples=150, deadline=None)
+@given(_members, st.booleans(), st.floats(0, 90, allow_nan=False))
+def test_an_unexplained_account_score_is_the_explained_one_without_reasons(
+    rows: list[tuple[str, float, int, float]], hot: bool, days: float
+) -> None:
+    """The worker scores accounts unexplained, and explains only those that cross."""
+    account, model = _account(rows, hot), default_model()
+    at = AT + timedelta(days=days)
+    full = evaluate_account(account, model, at)
+    assert evaluate_account(account, model, at, explained=False) == replace(full, explanation=())
+    assert sum(c.points for c in full.explanation) == full.score
+
+
+@settings(max_examples=100, deadline=None)
+@given(_members)
+def test_an_account_cools_within_a_second_of_when_its_full_score_stops_being_hot(
+    rows: list[tuple[str, float, int, float]],
+) -> None:
+    """The cooling search scores with the bare sums; the full score must agree with it."""
+    account, model = _account(rows, hot=True), default_model()
+    due = account_cools_at(account, model, AT)
+    if due is None:
+        assert evaluate_account(account, model, AT + timedelta(days=3650)).hot
+        return
+    assert not evaluate_account(account, model, due).hot
+    if due > AT + timedelta(seconds=2):  # found to the second, rounded up
+        assert evaluate_account(account, model, due - timedelta(seconds=2)).hot

@@ -4,8 +4,13 @@ A :class:`FaultRun` holds the events of one world, the settings of the workers i
 Redis they write to: one Redis, or a Redis Cluster named by several of its nodes. Single-Redis and
 cluster fault tests drive it alike (start workers, produce, wait until the checkpoints say the
 events were applied, break something, wait again) and end with :meth:`FaultRun.verify`, which
-judges the stored state and ``leads.hot`` with :func:`~tests.support.outcome.check_outcome` and
-writes the figures to ``test-artifacts/faults.jsonl`` for the record.
+judges the stored leads, visitors and accounts, ``leads.hot`` and ``accounts.hot`` with
+:mod:`tests.support.outcome` and writes the figures to ``test-artifacts/faults.jsonl`` for the
+record.
+
+Only input records count as applied: the worker also reads what it wrote itself to its internal
+topics (identity links, account summaries), and :meth:`FaultRun.verify` first waits until those
+are checkpointed to their ends, so the accounts have heard of the last events too.
 
 Progress is read through the lead store itself (its checkpoints, the oldest of each primary's on
 a cluster), over a client that, like the worker's, starts from any node that answers. While
@@ -17,24 +22,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.exceptions import BusyLoadingError, ClusterDownError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streams.bench.proc import free_port
 from streams.observability.metrics import Metrics
+from streams.settings import TopicNames
 from streams.state.keys import Keys
 from streams.state.record import StoredLead
 from streams.state.redis_store import RedisLeadStore, connect
-from tests.support.outcome import check_outcome
+from streams.worker import identity
+from tests.support.outcome import check_outcome, check_visitors_and_accounts
 from tests.support.paths import ROOT
-from tests.support.worker import WorkerProcess, jsonl, read_topic, run_cli
+from tests.support.worker import WorkerProcess, input_records, jsonl, read_topic, run_cli
 
 __all__ = ["ARTIFACTS", "FaultRun"]
 
@@ -71,6 +80,10 @@ class FaultRun:
     def prefix(self) -> str:
         return self.env["LEADSCORE_REDIS_PREFIX"]
 
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames(self.env["LEADSCORE_TOPIC_PREFIX"])
+
     def worker(self, port: int | None = None) -> WorkerProcess:
         env = {**self.env, "LEADSCORE_WEB_PORT": str(port or free_port())}
         worker = WorkerProcess(env, self.logs / f"worker-{len(self.workers)}.log").start()
@@ -86,9 +99,9 @@ class FaultRun:
         result = run_cli("produce", str(path), env=self.env)
         assert result.returncode == 0, result.stderr
 
-    def _with_store(self) -> tuple[Any, RedisLeadStore]:
+    def _with_store(self, keys: Keys | None = None) -> tuple[Any, RedisLeadStore]:
         client = connect(self.redis_url, cluster=self.cluster)
-        return client, RedisLeadStore(client, Keys(self.prefix), 5, Metrics())
+        return client, RedisLeadStore(client, keys or Keys(self.prefix), 5, Metrics())
 
     def checkpoints(self) -> dict[str, int]:
         """Every partition's checkpoint as the worker would rewind to it; raises what Redis does."""
@@ -103,8 +116,41 @@ class FaultRun:
         return asyncio.run(read())
 
     def applied(self) -> int:
-        """Records whose effects are checkpointed (offsets start at 0 on fresh topics)."""
-        return sum(self.checkpoints().values())
+        """Input records whose effects are checkpointed (offsets start at 0 on fresh topics)."""
+        return input_records(self.checkpoints(), self.env["LEADSCORE_TOPIC_PREFIX"])
+
+    def wait_settled(self, timeout: float = 240) -> None:
+        """Until the internal topics are checkpointed to their ends, twice in a row: what the
+        last events made the worker send itself (touches, summaries) is applied too."""
+
+        async def ends() -> dict[str, int]:
+            internal = self.topics.internal
+            consumer = AIOKafkaConsumer(
+                *internal, bootstrap_servers=self.kafka, enable_auto_commit=False
+            )
+            await consumer.start()
+            try:
+                parts = [
+                    TopicPartition(t, p)
+                    for t in internal
+                    for p in consumer.partitions_for_topic(t) or ()
+                ]
+                found = await consumer.end_offsets(parts) if parts else {}
+            finally:
+                await consumer.stop()
+            return {f"{tp.topic}:{tp.partition}": n for tp, n in found.items() if n}
+
+        deadline = time.monotonic() + timeout
+        calm = 0
+        while calm < 2:
+            wanted = asyncio.run(ends())
+            try:
+                held = self.checkpoints()
+            except _NOT_YET:
+                held = {}
+            calm = calm + 1 if all(held.get(k, 0) >= n for k, n in wanted.items()) else 0
+            assert time.monotonic() < deadline, f"internal topics not applied: {wanted} {held}"
+            time.sleep(1)
 
     def wait_applied(
         self, count: int, timeout: float = 300, exits: tuple[int | None, ...] = (None, -9, -15)
@@ -128,22 +174,37 @@ class FaultRun:
         tails = "\n---\n".join(w.tail() for w in self.workers)
         raise AssertionError(f"applied {seen} of {count}\n{tails}")
 
-    def stored(self) -> dict[str, StoredLead]:
-        """Every lead of the run's events as the workers stored it."""
-
+    def _load(self, keys: Keys, ids: set[str]) -> dict[str, StoredLead]:
         async def load() -> dict[str, StoredLead]:
-            client, store = self._with_store()
+            client, store = self._with_store(keys)
             try:
-                return await store.load(sorted({e["lead_id"] for e in self.events}))
+                return await store.load(sorted(ids))
             finally:
                 await client.aclose()
 
         return asyncio.run(load())
 
-    def alerts(self) -> list[dict[str, Any]]:
-        """Everything on ``leads.hot``, in order."""
-        hot = self.env["LEADSCORE_TOPIC_PREFIX"] + "leads.hot"
-        return [orjson.loads(r.value) for r in asyncio.run(read_topic(self.kafka, hot))]
+    def stored(self) -> dict[str, StoredLead]:
+        """Every lead of the run's events as the workers stored it."""
+        return self._load(
+            Keys(self.prefix), {e["lead_id"] for e in self.events if e.get("lead_id")}
+        )
+
+    def visitors(self, leads: Mapping[str, StoredLead]) -> dict[str, StoredLead]:
+        """The events' anonymous visitors, and those the stored ``leads`` were identified as."""
+        ids = {e["anonymous_id"] for e in self.events if e.get("anonymous_id")}
+        ids |= {a for lead in leads.values() for a in identity.members(lead)}
+        return self._load(Keys(self.prefix).visitors, ids)
+
+    def accounts(self) -> dict[str, StoredLead]:
+        """Every account the events name, as the workers stored it."""
+        ids = {e["account_id"] for e in self.events if e.get("account_id")}
+        return self._load(Keys(self.prefix).accounts, ids)
+
+    def alerts(self, topic: str | None = None) -> list[dict[str, Any]]:
+        """Everything on ``leads.hot`` (or ``topic``), in order."""
+        read = asyncio.run(read_topic(self.kafka, topic or self.topics.hot))
+        return [orjson.loads(r.value) for r in read]
 
     def announced_crossings(self) -> dict[str, int]:
         """Each lead's highest crossing announced on ``leads.hot``."""
@@ -154,10 +215,16 @@ class FaultRun:
 
     def verify(self, name: str, **facts: Any) -> dict[str, Any]:
         """The checks every fault test ends with (:func:`check_outcome`); the figures, recorded."""
+        self.wait_settled()
         stored = self.stored()
+        visitors = self.visitors(stored)
+        at = datetime.now(UTC)
         figures = {
             "test": name,
-            **check_outcome(self.events, stored, self.alerts()),
+            **check_outcome(self.events, stored, self.alerts(), visitors),
+            **check_visitors_and_accounts(
+                self.events, visitors, self.accounts(), self.alerts(self.topics.accounts_hot), at
+            ),
             "leads_checked": len(stored),
             **facts,
         }

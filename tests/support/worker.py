@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from scoring.model import Model
 from scoring.offline import score_events
 from streams.bench.proc import free_port
 from streams.observability.metrics import Metrics
+from streams.settings import TopicNames
 from streams.state.keys import Keys
 from streams.state.record import StoredLead
 from streams.state.redis_store import RedisLeadStore, connect
@@ -252,3 +253,16 @@ async def remove_deployment(bootstrap: str, redis_url: str, prefix: str) -> None
             await client.unlink(*keys[start : start + 1000])
     finally:
         await client.aclose()
+
+
+def input_records(offsets: Mapping[Any, Any], topic_prefix: str) -> int:
+    """Of checkpoints (``topic:partition`` -> next offset, as Redis holds them), how many
+    records of the input topics they cover: the internal topics' messages (identity links,
+    account summaries) are the worker's own and do not count toward the events produced."""
+    inputs = TopicNames(topic_prefix).inputs
+    total = 0
+    for key, value in offsets.items():
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        if name.rsplit(":", 1)[0] in inputs:
+            total += int(value)
+    return total

@@ -1,6 +1,6 @@
-// The lead explorer: a live feed of hot leads (server-sent events), a search, and a lead view
-// drawn from GET /leads/{id}. Plain DOM and SVG; every value from the server is set as text,
-// never as HTML.
+// The lead explorer: a live feed of hot leads and hot accounts (server-sent events), a search, a
+// lead view drawn from GET /leads/{id} and an account view drawn from GET /accounts/{id}. Plain
+// DOM and SVG; every value from the server is set as text, never as HTML.
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -19,6 +19,10 @@ function leadLink(leadId) {
   return "#/lead/" + encodeURIComponent(leadId);
 }
 
+function accountLink(accountId) {
+  return "#/account/" + encodeURIComponent(accountId);
+}
+
 function timeOf(iso) {
   const when = new Date(iso);
   return isNaN(when) ? "" : when.toLocaleTimeString();
@@ -26,10 +30,12 @@ function timeOf(iso) {
 
 // ---- rows shared by the feed and the search results ------------------------------------------
 
-function row({ leadId, score, hot, line1, line2, attrs }) {
+function row({ leadId, accountId, score, hot, line1, line2, attrs }) {
   const li = el("li", attrs);
-  const a = el("a", { href: leadLink(leadId), class: hot ? "hot" : "" });
-  a.append(el("span", { class: "id" }, leadId), el("span", { class: "badge" }, score));
+  const href = accountId !== undefined ? accountLink(accountId) : leadLink(leadId);
+  const a = el("a", { href, class: hot ? "hot" : "" });
+  const label = accountId !== undefined ? `account ${accountId}` : leadId;
+  a.append(el("span", { class: "id" }, label), el("span", { class: "badge" }, score));
   a.append(el("span", { class: "meta" }, line1));
   if (line2) a.append(el("span", { class: "meta" }, line2));
   li.append(a);
@@ -56,14 +62,24 @@ function showAlert(alert) {
   const at = Date.parse(alert.emitted_at) || 0;
   const why = (alert.reasons || []).map((r) => `${r.rule} ${signed(r.points)}`).join(", ");
   const against = (alert.penalties || []).map((r) => `${r.rule} ${signed(r.points)}`).join(", ");
-  const item = row({
-    leadId: alert.lead_id,
-    score: alert.score,
-    hot,
-    line1: `${hot ? "hot" : "cooled"} · ${alert.grade || "–"} · ${alert.route || "no route"} · ${timeOf(alert.emitted_at)}`,
-    line2: why,
-    attrs: { class: "alert fresh", "data-lead-id": alert.lead_id, "data-alert-id": alert.alert_id, "data-kind": alert.kind, "data-at": at },
-  });
+  const account = typeof alert.account_id === "string";
+  const item = account
+    ? row({
+      accountId: alert.account_id,
+      score: alert.score,
+      hot,
+      line1: `account ${hot ? "hot" : "cooled"} · ${alert.engaged_contacts ?? "–"} engaged contacts · ${alert.route || "no route"} · ${timeOf(alert.emitted_at)}`,
+      line2: why,
+      attrs: { class: "alert account fresh", "data-account-id": alert.account_id, "data-alert-id": alert.alert_id, "data-kind": alert.kind, "data-at": at },
+    })
+    : row({
+      leadId: alert.lead_id,
+      score: alert.score,
+      hot,
+      line1: `${hot ? "hot" : "cooled"} · ${alert.grade || "–"} · ${alert.route || "no route"} · ${timeOf(alert.emitted_at)}`,
+      line2: why,
+      attrs: { class: "alert fresh", "data-lead-id": alert.lead_id, "data-alert-id": alert.alert_id, "data-kind": alert.kind, "data-at": at },
+    });
   if (against) $("a", item).append(el("span", { class: "meta penalties" }, `held back by ${against}`));
   const later = [...feed.children].find((li) => Number(li.dataset.at) < at);
   feed.insertBefore(item, later || null);
@@ -199,9 +215,9 @@ function explanationChart(contributions) {
   return [svg, legend];
 }
 
-function historyChart(points) {
+function historyChart(points, id = "history-chart") {
   const width = 640, height = 220, left = 40, right = 16, top = 12, bottom = 28;
-  const svg = el("svg:svg", { viewBox: `0 0 ${width} ${height}`, role: "img", id: "history-chart", "aria-label": "score history" });
+  const svg = el("svg:svg", { viewBox: `0 0 ${width} ${height}`, role: "img", id, "aria-label": "score history" });
   if (!points.length) {
     svg.append(el("svg:text", { x: left, y: height / 2 }, "No score changes recorded yet."));
     return svg;
@@ -223,6 +239,7 @@ function historyChart(points) {
   svg.append(el("svg:polyline", { class: "line", points: steps.join(" ") }));
   points.forEach((p, i) => {
     const dot = el("svg:circle", { class: "dot", cx: xs[i], cy: y(p.score), r: 4, "data-score": p.score, "data-at": p.t });
+    if (p.contacts !== undefined) dot.dataset.engagedContacts = p.contacts;
     dot.append(el("svg:title", {}, `${p.score} (${p.grade}) · ${p.cause} · ${new Date(p.t * 1000).toLocaleString()}`));
     svg.append(dot);
   });
@@ -292,12 +309,75 @@ async function showLead(leadId) {
   panel.dataset.loaded = leadId;
 }
 
+// ---- account view ------------------------------------------------------------------------------
+
+function accountHistoryFor(model, history) {
+  // rows are {at, cause, changes: [{model, score, engaged_contacts, hot, members}]}, newest first
+  const points = [];
+  for (const entry of [...history].reverse()) {
+    for (const change of entry.changes || []) {
+      if (change.model !== model) continue;
+      points.push({
+        t: entry.at, score: change.score, contacts: change.engaged_contacts,
+        grade: `${change.engaged_contacts} engaged of ${change.members}`, cause: entry.cause,
+      });
+    }
+  }
+  return points.sort((a, b) => a.t - b.t);
+}
+
+async function showAccount(accountId) {
+  $("#welcome").hidden = true;
+  $("#lead").hidden = true;
+  const panel = $("#account");
+  panel.hidden = false;
+  $("#account-title").textContent = `account ${accountId}`;
+  const models = $("#account-models");
+  const error = $("#account-error");
+  models.replaceChildren();
+  error.hidden = true;
+  const response = await api("/accounts/" + encodeURIComponent(accountId));
+  if (!response.ok) {
+    error.textContent = response.status === 404 ? "No such account." : `The worker answered ${response.status}.`;
+    error.hidden = false;
+    return;
+  }
+  const account = await response.json();
+  for (const score of account.scores) {
+    const card = $("#account-card").content.firstElementChild.cloneNode(true);
+    card.dataset.model = score.model;
+    $(".score", card).classList.toggle("hot", score.hot);
+    $(".score .value", card).textContent = score.score;
+    $(".contacts", card).textContent = score.engaged_contacts;
+    $(".route", card).textContent = score.route || "—";
+    $(".fit", card).textContent = score.fit;
+    $(".engagement", card).textContent = score.engagement;
+    $(".model-name", card).textContent = score.model;
+    const members = $(".members", card);
+    for (const member of score.members) {
+      members.append(row({
+        leadId: member.lead_id, score: member.score, hot: false, line1: "member",
+        attrs: { class: "member", "data-lead-id": member.lead_id, "data-score": member.score },
+      }));
+    }
+    $(".explanation", card).append(...explanationChart(score.explanation));
+    $(".history", card).append(historyChart(accountHistoryFor(score.model, account.history), "account-history-chart"));
+    models.append(card);
+  }
+  panel.dataset.loaded = accountId;
+}
+
 function route() {
-  const match = location.hash.match(/^#\/lead\/(.+)$/);
-  if (match) {
-    showLead(decodeURIComponent(match[1]));
+  const lead = location.hash.match(/^#\/lead\/(.+)$/);
+  const account = location.hash.match(/^#\/account\/(.+)$/);
+  if (lead) {
+    $("#account").hidden = true;
+    showLead(decodeURIComponent(lead[1]));
+  } else if (account) {
+    showAccount(decodeURIComponent(account[1]));
   } else {
     $("#lead").hidden = true;
+    $("#account").hidden = true;
     $("#welcome").hidden = false;
   }
 }

@@ -34,7 +34,7 @@ KAFKA_COMMANDS = {
     "worker": ["worker"],
     "sink": ["sink", "webhook", "--url", "http://127.0.0.1:9/hook"],
 }
-REDIS_COMMANDS = {"lead": ["lead", "lead-1"]}
+REDIS_COMMANDS = {"lead": ["lead", "lead-1"], "account": ["account", "acct-1"]}
 BOTH = ("rebuild", "bench", "worker", "sink")  # these need Redis too
 
 

@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from streams.cli.demo_cmd import buyer_story
+from tests.support.accounts import engaged_lead
 from tests.support.paths import ROOT
 from tests.support.seeds import seed_hot_lead
 from tests.support.worker import WorkerProcess, publish_raw
@@ -179,5 +180,54 @@ def test_explorer_works_behind_the_api_token(
             expect(page.locator("#lead")).to_have_attribute("data-loaded", lead_id)
             expect(page.locator("#lead-error")).to_be_hidden()
             expect(page.locator("#models .model .score .value")).to_have_text("85")
+        finally:
+            browser.close()
+
+
+def test_a_hot_account_appears_live_and_its_page_shows_the_buying_group(
+    start_worker: Callable[..., WorkerProcess], unique: str
+) -> None:
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        pytest.fail("Debian's chromium is missing: ops/test installs it")
+    from playwright.sync_api import expect, sync_playwright
+
+    worker = start_worker()
+    account_id = f"acct-{unique}"
+    now = datetime.now(UTC)
+    members = [f"buyer-{n}-{unique}" for n in range(3)]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1200})
+            page.goto(f"http://127.0.0.1:{worker.port}/explorer")
+            expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=30_000)
+            for n, lead in enumerate(members):
+                post_events(worker, engaged_lead(lead, account_id, now - timedelta(hours=3 - n)))
+            row = page.locator(f'#feed li.alert.account[data-account-id="{account_id}"]')
+            expect(row).to_have_count(1, timeout=60_000)
+            expect(row).to_have_attribute("data-kind", "hot")
+            row.locator("a").click()
+            expect(page.locator("#account")).to_have_attribute("data-loaded", account_id)
+            api = orjson.loads(worker.get(f"/accounts/{account_id}"))["scores"][0]
+            card = page.locator(f'#account-models .model[data-model="{api["model"]}"]')
+            expect(card.locator(".score .value")).to_have_text(str(api["score"]))
+            expect(card.locator(".contacts")).to_have_text("3")
+            expect(card.locator(".route")).to_have_text(api["route"])
+            shown = card.locator(".members li.member")
+            expect(shown).to_have_count(3)
+            rows = {
+                shown.nth(i).get_attribute("data-lead-id"): int(
+                    shown.nth(i).get_attribute("data-score") or -1
+                )
+                for i in range(3)
+            }
+            assert rows == {m["lead_id"]: m["score"] for m in api["members"]}
+            dots = card.locator("#account-history-chart circle.dot")
+            assert dots.count() >= 1
+            last = dots.nth(dots.count() - 1)
+            assert last.get_attribute("data-engaged-contacts") == "3"
+            page.screenshot(path=str(ARTIFACTS / "explorer-account.png"), full_page=True)
+            shown.first.locator("a").click()  # a member opens as a lead
+            expect(page.locator("#lead")).to_have_attribute("data-loaded", members[0])
         finally:
             browser.close()

@@ -44,6 +44,8 @@ def test_planned_topics_cover_inputs_and_outputs() -> None:
         "x.leads.scores",
         "x.leadscore.dlq",
         "x.leadscore.identity",  # internal: identity links and touches (issue 15)
+        "x.leadscore.accounts",  # internal: leads' summaries for their accounts
+        "x.accounts.hot",
         "x.engagement.analytics",  # analytics-spec calls, one per message (issue 15)
         "x.leads.shadow",  # a shadow model's would-be alerts (issue 17)
     }

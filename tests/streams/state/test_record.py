@@ -66,3 +66,18 @@ def test_identity_links_round_trip_and_records_without_them_read_as_none() -> No
     assert decode("lead-7", plain).links == {}
     again = decode("lead-7", linked)
     assert again.links == lead.links and again.history == lead.history
+
+
+def test_account_data_round_trips_with_or_without_links_and_older_records_read_as_none() -> None:
+    lead = StoredLead("lead-8", 0)
+    older = encode(lead, 2)
+    lead.membership = {"account": ["acme", 1795434407.5, 7], "last": 1795434407.5, "seq": 3}
+    alone = decode("lead-8", encode(lead, 2))
+    assert alone.membership == lead.membership and alone.links == {} and alone.group == {}
+    lead.links = {"anon-1": [1795434407.5, "00ff", "lead-8", None]}
+    both = decode("lead-8", encode(lead, 2))
+    assert both.links == lead.links and both.membership == lead.membership
+    account = StoredLead("acme", 0)
+    account.group = {"default": {"hot": 1, "crossings": 2, "members": {}, "left": {}}}
+    assert decode("acme", encode(account, 5)).group == account.group
+    assert decode("lead-8", older).membership == {}

@@ -1,8 +1,8 @@
 """Analytics-spec calls through a real worker: POST /v1/batch and the engagement.analytics topic.
 
-The recorded story (tests/fixtures/analytics) told as spec calls ends, in Redis, at the lead scores
-offline scoring gives its native telling; refused calls are reported by index (HTTP) or
-dead-lettered with the reason (Kafka), never quoting traits or context.
+The recorded story (tests/fixtures/analytics) told as spec calls ends, in Redis, at the lead and
+account scores offline scoring gives its native telling; refused calls are reported by index
+(HTTP) or dead-lettered with the reason (Kafka), never quoting traits or context.
 """
 
 from __future__ import annotations
@@ -18,11 +18,15 @@ import pytest
 import redis as redis_sync
 
 from scoring.analytics import event_lines, track_table
+from scoring.events import parse_event
 from scoring.model import default_model
-from scoring.offline import score_lines
+from scoring.offline import Batch, score_lines
+from streams.state.keys import Keys
+from streams.worker.accounts import account_scores
 from tests.support.http import request
 from tests.support.worker import (
     WorkerProcess,
+    load_leads,
     merged_scores_in_redis,
     publish_raw,
     read_topic,
@@ -59,6 +63,34 @@ def _wait_for_scores(worker: WorkerProcess, redis_url: str, expected: dict[str, 
         time.sleep(0.5)
 
 
+def _expected_accounts() -> dict[str, tuple[int, int]]:
+    """Each account's score and engaged contacts, offline, from the native telling."""
+    batch = Batch(AT)
+    for line in (FIXTURES / "story.events.jsonl").read_bytes().splitlines():
+        batch.add(parse_event(orjson.loads(line)))
+    scores = batch.score_accounts([default_model()])
+    return {s.account_id: (s.score, s.engaged_contacts) for s in scores}
+
+
+def _wait_for_accounts(worker: WorkerProcess, redis_url: str) -> None:
+    expected = _expected_accounts()
+    assert expected  # the story's group call names an account
+    prefix = Keys(worker.env["LEADSCORE_REDIS_PREFIX"]).accounts.prefix
+    deadline = time.monotonic() + 120
+    while True:
+        stored = load_leads(redis_url, prefix, expected)
+        found = {
+            k: (score.score, score.engaged_contacts)
+            for k, v in stored.items()
+            if v.version
+            for score in account_scores(v, [default_model()], AT)
+        }
+        if found == expected:
+            return
+        assert time.monotonic() < deadline, (found, expected, worker.tail())
+        time.sleep(0.5)
+
+
 def test_batch_endpoint_scores_the_story_as_its_native_telling(
     start_worker: StartWorker, redis_url: str
 ) -> None:
@@ -71,6 +103,7 @@ def test_batch_endpoint_scores_the_story_as_its_native_telling(
     reply = orjson.loads(answer)
     assert reply["accepted"] == len(_calls()) and reply["rejected"] == 0
     _wait_for_scores(worker, redis_url, _expected())
+    _wait_for_accounts(worker, redis_url)
 
     bad = {
         "batch": [

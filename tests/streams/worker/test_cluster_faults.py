@@ -25,7 +25,7 @@ import redis as redis_sync
 from scoring.simulate import simulate
 from tests.support.cluster import Cluster, running_cluster
 from tests.support.faults import FaultRun
-from tests.support.worker import worker_env
+from tests.support.worker import input_records, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -43,12 +43,13 @@ def _settled(scenario: FaultRun, name: str, limit: float = 120) -> dict[str, Any
             time.sleep(2)
 
 
-def _node_checkpoint(port: int, prefix: str) -> int:
-    """Records checkpointed on one primary, read from that node alone."""
+def _node_checkpoint(port: int, scenario: FaultRun) -> int:
+    """Input records checkpointed on one primary, read from that node alone."""
     node = redis_sync.Redis(port=port)
     try:
-        keys = list(node.scan_iter(match=f"{prefix}:offsets:*"))
-        return sum(int(v) for key in keys for v in node.hgetall(key).values())
+        keys = list(node.scan_iter(match=f"{scenario.prefix}:offsets:*"))
+        offsets = {k: v for key in keys for k, v in node.hgetall(key).items()}
+        return input_records(offsets, scenario.env["LEADSCORE_TOPIC_PREFIX"])
     finally:
         node.close()
 
@@ -117,6 +118,7 @@ def test_a_shard_that_lost_writes_is_replayed_from_its_own_checkpoint(
         scenario.produce()
         total = len(scenario.events)
         scenario.wait_applied(total)
+        scenario.wait_settled()  # idle: the hand-made loss below must not race a batch
         time.sleep(2)  # the worker commits its offsets to Kafka too
         victim = cluster.primaries()[1]
         prefix = scenario.prefix
@@ -165,14 +167,14 @@ def test_a_primary_killed_and_its_replica_promoted(
         (promoted,) = set(cluster.primaries()) - before
         assert victim not in cluster.primaries()
         cluster.wait_ok()
-        at_promotion = _node_checkpoint(promoted, scenario.prefix)
+        at_promotion = _node_checkpoint(promoted, scenario)
         assert at_promotion <= len(first) < total
         scenario.produce(rest)
         scenario.wait_applied(total)
         assert worker.process is not None and worker.process.poll() is None, worker.tail()
         # the promoted primary's own checkpoint moved past everything: the worker wrote the
         # batches of the last third to it (a checkpoint moves after the batch's lead writes)
-        assert _node_checkpoint(promoted, scenario.prefix) == total
+        assert _node_checkpoint(promoted, scenario) == total
         figures = scenario.verify("cluster_replica_promoted")
         assert worker.metric("leadscore_rewinds_total") >= 1
         assert figures["lost"] == figures["doubled"] == 0

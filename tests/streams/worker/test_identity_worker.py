@@ -14,7 +14,6 @@ import random
 from datetime import timedelta
 from typing import Any
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,10 +28,11 @@ from streams.state.memory_store import MemoryLeadStore
 from streams.state.redis_store import RedisLeadStore, connect
 from streams.state.store import LeadStore
 from streams.worker.processor import ConsumedRecord, Processor, score_now
+from tests.support.accounts import IDENTITY
+from tests.support.accounts import run as route
 from tests.support.events import T0, anonymous, identified, seed_director_500
 from tests.support.identity import AT, stories
 
-IDENTITY = "identity"
 _prefixes = itertools.count()
 
 
@@ -52,25 +52,9 @@ async def run(
     processor: Processor, events: list[dict[str, Any]], rnd: random.Random
 ) -> list[dict[str, Any]]:
     """Feed the events, then route identity messages back, in random batches; the hot alerts."""
-    pending = [("in", orjson.dumps(e)) for e in events]
-    alerts: list[dict[str, Any]] = []
-    offsets = itertools.count()
-    while pending:
-        rnd.shuffle(pending)
-        size = rnd.randint(1, len(pending))
-        batch, pending = pending[:size], pending[size:]
-        if rnd.random() < 0.2:  # a redelivery: the same record once more, later
-            pending.append(rnd.choice(batch))
-        records = [ConsumedRecord(t, 0, next(offsets), None, v, 0.0) for t, v in batch]
-        outcome = await processor.process(records)
-        await processor.confirm(outcome)
-        for message in outcome.messages:
-            if message.channel is Channel.IDENTITY:
-                pending.append((IDENTITY, message.value))
-            elif message.channel is Channel.HOT:
-                alerts.append(orjson.loads(message.value))
-            assert message.channel is not Channel.DLQ, message.value
-    return alerts
+    feed = await route(processor, events, rnd)
+    assert feed.dead == [], feed.dead
+    return feed.lead_alerts
 
 
 async def final_scores(processor: Processor, leads: list[str]) -> dict[str, int]:
