@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from streams.bench import baselines, data, latency, memory, settle
 from streams.bench.e2e import Worker, Workers
 from streams.bench.proc import LEADSCORE, Child, child_env
-from streams.kafka.clients import kafka_admin, kafka_environment
+from streams.kafka.clients import kafka_admin, kafka_consumer, kafka_environment
 from streams.kafka.topics import ensure_topics
 from streams.observability.metrics import Metrics
 from streams.settings import Settings
@@ -160,7 +160,12 @@ class Bench:
                 )
                 shares = await worker.each_handled()
                 store = RedisLeadStore(redis, Keys(s.redis_prefix), 0, Metrics())
-                settled = await settle.wait_settled(s, store, o.timeout)
+                internal = kafka_consumer(s, *topics.internal, enable_auto_commit=False)
+                await internal.start()
+                try:
+                    settled = await settle.wait_settled(internal, topics.internal, store, o.timeout)
+                finally:
+                    await internal.stop()
                 e2e = replace(e2e, last_at=max(e2e.last_at, settled))
                 await asyncio.sleep(1.0)  # the last batch's outbox clearing lands
                 memory_after = await memory.used_memory(redis)

@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from redis.exceptions import BusyLoadingError, ClusterDownError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streams.bench.proc import free_port
+from streams.bench.settle import wait_settled
 from streams.observability.metrics import Metrics
 from streams.settings import TopicNames
 from streams.state.keys import Keys
@@ -120,37 +121,23 @@ class FaultRun:
         return input_records(self.checkpoints(), self.env["LEADSCORE_TOPIC_PREFIX"])
 
     def wait_settled(self, timeout: float = 240) -> None:
-        """Until the internal topics are checkpointed to their ends, twice in a row: what the
-        last events made the worker send itself (touches, summaries) is applied too."""
+        """Until the internal topics are checkpointed to their ends: what the last events made
+        the worker send itself (touches, summaries) is applied too."""
 
-        async def ends() -> dict[str, int]:
+        async def settle() -> None:
             internal = self.topics.internal
             consumer = AIOKafkaConsumer(
                 *internal, bootstrap_servers=self.kafka, enable_auto_commit=False
             )
+            client, store = self._with_store()
             await consumer.start()
             try:
-                parts = [
-                    TopicPartition(t, p)
-                    for t in internal
-                    for p in consumer.partitions_for_topic(t) or ()
-                ]
-                found = await consumer.end_offsets(parts) if parts else {}
+                await wait_settled(consumer, internal, store, timeout, poll=0.5)
             finally:
                 await consumer.stop()
-            return {f"{tp.topic}:{tp.partition}": n for tp, n in found.items() if n}
+                await client.aclose()
 
-        deadline = time.monotonic() + timeout
-        calm = 0
-        while calm < 2:
-            wanted = asyncio.run(ends())
-            try:
-                held = self.checkpoints()
-            except _NOT_YET:
-                held = {}
-            calm = calm + 1 if all(held.get(k, 0) >= n for k, n in wanted.items()) else 0
-            assert time.monotonic() < deadline, f"internal topics not applied: {wanted} {held}"
-            time.sleep(1)
+        asyncio.run(settle())
 
     def wait_applied(
         self, count: int, timeout: float = 300, exits: tuple[int | None, ...] = (None, -9, -15)
